@@ -1,0 +1,54 @@
+# ingot: `make demo` and `make test` work on a fresh Debian 12 machine with Swift 6 (see README).
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
+RELEASE_BIN := .build/release/ingot
+DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
+
+.PHONY: setup build release test demo recipes bench bench-synth clean python-fixtures
+
+## setup: install the system libraries (only those missing); idempotent, non-interactive.
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "setup: system libraries present"; fi
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+## test: setup + the whole test suite (no network, no large files).
+test: setup
+	$(SWIFT) test
+
+## demo: setup + release build + the main job on the embedded default fixture.
+demo: release
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(RELEASE_BIN) synth --preset small --seed 1 -o $(DEMO_DIR)/k2-small
+	$(RELEASE_BIN) inspect $(DEMO_DIR)/k2-small
+
+## recipes: regenerate the compiled-in copy of recipes/*.yaml.
+recipes:
+	python3 fixtures/scripts/embed_recipes.py
+
+## python-fixtures: regenerate golden files with the reference Python packages (not run by CI).
+python-fixtures:
+	pip install -q 'safetensors==0.8.0' 'numpy>=2'
+	python3 fixtures/scripts/make_safetensors_golden.py
+
+## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
+bench: bench-synth
+
+## bench-synth: synth --preset k2 --layers 2 vs dd of the same byte count (write speed).
+bench-synth: release
+	bash bench/synth.sh
+
+clean:
+	rm -rf .build

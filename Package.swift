@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+
+let package = Package(
+    name: "ingot",
+    products: [.executable(name: "ingot", targets: ["ingot"])],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SHA-256 for checksums and pinned fixture hashes.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // Recipes are YAML (llm-compressor's shape).
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+    ],
+    targets: [
+        // Debian: libzstd-dev, libopenblas-dev, libhdf5-dev. One Swift module imports each.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        // Libraries, lowest first: a target names only targets above it.
+        .target(name: "TensorIO"),
+        .target(name: "Checkpoint", dependencies: ["TensorIO", yams, crypto]),
+        .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "CZstd", crypto]),
+        .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "BundleFormat", "COpenBLAS"]),
+        .target(name: "Evaluation", dependencies: ["Checkpoint", "Inference", "CHDF5"]),
+        .executableTarget(name: "ingot", dependencies: [
+            "TensorIO", "Checkpoint", "BundleFormat", "Inference", "Evaluation", argumentParser,
+        ]),
+        // Tests: one target per library, the C libraries, and the CLI.
+        .target(name: "TestSupport", dependencies: ["TensorIO", "Checkpoint"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorIO", "TestSupport"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
+        .testTarget(name: "ingotTests", dependencies: ["ingot", "TensorIO", "Checkpoint", "TestSupport", argumentParser, crypto]),
+    ]
+)
+
+// Same upcoming features everywhere.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
+}

@@ -1,0 +1,161 @@
+import Foundation
+public import TensorIO
+
+/// What `ingot inspect` reports: architecture, files, tensor counts and bytes, scheme, warnings.
+public struct InspectionReport: Sendable {
+    /// Counts and bytes of one group of tensors.
+    public struct Tally: Sendable, Equatable {
+        public var tensors = 0
+        public var bytes = 0
+    }
+
+    public let folder: String
+    public let kind: CheckpointKind
+    public let modelType: String
+    public let architectures: [String]
+    public let layers: Int
+    public let denseLayers: [Int]
+    public let moeLayers: [Int]
+    public let routedExperts: Int
+    public let expertsPerToken: Int
+    public let sharedExperts: Int
+    public let hiddenSize: Int
+    public let vocabSize: Int
+    /// `(name, bytes)` of each safetensors file.
+    public let files: [(name: String, bytes: Int)]
+    public let tensorCount: Int
+    public let dataBytes: Int
+    public let fileBytes: Int
+    /// By report kind (embedding, attention, …, plus "unrecognized").
+    public let byKind: [String: Tally]
+    /// By dtype name.
+    public let byDType: [String: Tally]
+    /// INT4 projections found per MoE layer: layer → count of (expert, projection) with weight_packed.
+    public let packedProjectionsPerLayer: [Int: Int]
+    /// Logical parameters: packed INT4 counted per weight, scales and shapes not counted.
+    public let parameterCount: Int
+    /// One line describing the quantization scheme.
+    public let quantizationScheme: String
+    public let companionFiles: [String]
+    /// Anything suspicious, one line each.
+    public let warnings: [String]
+
+    /// Inspects an opened model folder against what its config implies.
+    public init(_ model: ModelFolder) {
+        let c = model.config
+        folder = model.folder
+        kind = model.kind
+        modelType = c.modelType
+        architectures = c.architectures
+        layers = c.numHiddenLayers
+        denseLayers = (0..<c.numHiddenLayers).filter { !c.isMoELayer($0) }
+        moeLayers = (0..<c.numHiddenLayers).filter(c.isMoELayer)
+        routedExperts = c.nRoutedExperts
+        expertsPerToken = c.numExpertsPerTok
+        sharedExperts = c.nSharedExperts
+        hiddenSize = c.hiddenSize
+        vocabSize = c.vocabSize
+        files = model.tensors.files.map { (($0.path as NSString).lastPathComponent, $0.mapping.length) }
+        tensorCount = model.tensors.tensorCount
+        dataBytes = model.tensors.dataBytes
+        fileBytes = model.tensors.fileBytes
+        companionFiles = model.presentCompanionFiles
+        quantizationScheme = Self.describe(c.quantization)
+
+        var byKind: [String: Tally] = [:]
+        var byDType: [String: Tally] = [:]
+        var packed: [Int: Int] = [:]
+        var parameters = 0
+        var present: [String: TensorInfo] = [:]
+        for file in model.tensors.files {
+            for t in file.tensors {
+                present[t.name] = t
+                let address = TensorAddress(name: t.name)
+                let kindName = address?.component.kind.rawValue ?? "unrecognized"
+                byKind[kindName, default: Tally()].tensors += 1
+                byKind[kindName, default: Tally()].bytes += t.byteCount
+                byDType[t.dtype.rawValue, default: Tally()].tensors += 1
+                byDType[t.dtype.rawValue, default: Tally()].bytes += t.byteCount
+                switch address?.part {
+                case .weightPacked?:
+                    parameters += t.byteCount * 2  // two INT4 weights per byte
+                    if let l = address?.layer, address?.component.isRoutedExpert == true { packed[l, default: 0] += 1 }
+                case .weightScale?, .weightShape?, .weightZeroPoint?, .weightGIdx?, .weightScaleInv?:
+                    break
+                default:
+                    parameters += t.elementCount
+                }
+            }
+        }
+        self.byKind = byKind
+        self.byDType = byDType
+        packedProjectionsPerLayer = packed
+        parameterCount = parameters
+        warnings = Self.findings(model, present: present)
+    }
+
+    private static func describe(_ q: QuantizationConfig?) -> String {
+        switch q {
+        case .compressedTensors(let ct):
+            let groups = ct.groups.map { g in
+                guard let w = g.weights else { return "\(g.name): activations only" }
+                let sym = w.symmetric ? "symmetric" : "asymmetric"
+                let gs = w.groupSize.map { " size \($0)" } ?? ""
+                return "\(g.name): \(w.type)\(w.numBits) \(sym) \(w.strategy)\(gs) on \(g.targets.joined(separator: ","))"
+            }
+            return "compressed-tensors \(ct.format) [\(groups.joined(separator: "; "))], ignore \(ct.ignore.count) patterns"
+        case .fp8Block(let f): return "fp8 \(f.format) blocks \(f.blockSize[0])×\(f.blockSize[1]), activations \(f.activationScheme)"
+        case .other(let m): return "\(m) (not read by ingot)"
+        case .none: return "none"
+        }
+    }
+
+    /// Compares the tensors present with the config's inventory.
+    private static func findings(_ model: ModelFolder, present: [String: TensorInfo]) -> [String] {
+        var warnings: [String] = []
+        if case .unknown(let reason) = model.kind { warnings.append("checkpoint form not recognized: \(reason)") }
+        let c = model.config
+        var options = TensorInventory.Options()
+        if let shape = present.first(where: { TensorAddress(name: $0.key)?.part == .weightShape })?.value {
+            options.weightShapeDType = shape.dtype
+        }
+        let expected = TensorInventory.expected(c, options: options)
+        var expectedNames = Set<String>()
+        var missing: [String] = []
+        var wrong: [String] = []
+        for e in expected {
+            let name = e.address.name
+            expectedNames.insert(name)
+            guard let t = present[name] else { missing.append(name); continue }
+            if t.shape != e.shape { wrong.append("\(name): shape \(t.shape), config implies \(e.shape)") }
+            if t.dtype != e.dtype && !e.alsoAccepted.contains(t.dtype) {
+                wrong.append("\(name): dtype \(t.dtype.rawValue), expected \(e.dtype.rawValue)")
+            }
+        }
+        let extraLayerLimit = c.numHiddenLayers + c.numNextnPredictLayers
+        let unexpected = present.keys.filter { name in
+            guard !expectedNames.contains(name) else { return false }
+            // MTP layers (num_nextn_predict_layers) are stored past the last layer and not checked.
+            if let a = TensorAddress(name: name), let l = a.layer, l >= c.numHiddenLayers, l < extraLayerLimit { return false }
+            if name.hasPrefix("model.layers."), c.numNextnPredictLayers > 0,
+               let l = Int(name.dropFirst("model.layers.".count).prefix { $0 != "." }), l >= c.numHiddenLayers, l < extraLayerLimit {
+                return false
+            }
+            return true
+        }.sorted()
+        if !missing.isEmpty {
+            warnings.append("\(missing.count) tensors the config implies are missing, e.g. \(missing.prefix(3).joined(separator: ", "))")
+        }
+        if !unexpected.isEmpty {
+            warnings.append("\(unexpected.count) tensors the config does not account for, e.g. \(unexpected.prefix(3).joined(separator: ", "))")
+        }
+        warnings += wrong.prefix(10)
+        if wrong.count > 10 { warnings.append("… and \(wrong.count - 10) more shape/dtype mismatches") }
+        if c.numNextnPredictLayers > 0 {
+            warnings.append("num_nextn_predict_layers = \(c.numNextnPredictLayers): MTP layer tensors are not checked")
+        }
+        for t in c.eosTokenIds where t >= c.vocabSize { warnings.append("eos_token_id \(t) is outside vocab_size \(c.vocabSize)") }
+        if let b = c.bosTokenId, b >= c.vocabSize { warnings.append("bos_token_id \(b) is outside vocab_size \(c.vocabSize)") }
+        return warnings
+    }
+}

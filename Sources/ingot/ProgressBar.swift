@@ -1,0 +1,67 @@
+import Foundation
+
+/// Draws progress on stderr: a redrawn bar with rate and ETA on a terminal, a plain line every few
+/// seconds otherwise (logs, CI).
+final class ProgressBar {
+    private let label: String
+    private let total: Int
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private let isTTY = isatty(STDERR_FILENO) != 0
+    private let quiet: Bool
+
+    init(label: String, total: Int, quiet: Bool = false) {
+        self.label = label
+        self.total = max(total, 1)
+        self.quiet = quiet
+    }
+
+    /// Reports `done` of `total` bytes; draws at most 10 times a second (every 5 s without a TTY).
+    func update(_ done: Int, detail: String = "") {
+        guard !quiet else { return }
+        let now = Date()
+        let interval = isTTY ? 0.1 : 5
+        guard now.timeIntervalSince(lastDraw) >= interval || done >= total else { return }
+        lastDraw = now
+        let elapsed = max(now.timeIntervalSince(start), 1e-6)
+        let rate = Double(done) / elapsed
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let fraction = Double(done) / Double(total)
+        let text = String(format: "%@ %5.1f%% %@/%@ %@/s ETA %@ %@", label, fraction * 100, formatBytes(done), formatBytes(total),
+                          formatBytes(Int(rate)), formatDuration(eta), detail)
+        if isTTY {
+            let width = 24
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(bar) \(text)".utf8))
+        } else {
+            printNote(text)
+        }
+    }
+
+    /// Ends the line on a terminal.
+    func finish() {
+        if isTTY && !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// 1234567 → "1.23 MB" (decimal units, as disk sizes are quoted).
+func formatBytes(_ n: Int) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"]
+    var value = Double(n)
+    var unit = 0
+    while value >= 1000 && unit < units.count - 1 {
+        value /= 1000
+        unit += 1
+    }
+    return unit == 0 ? "\(n) B" : String(format: "%.2f %@", value, units[unit])
+}
+
+/// Seconds → "1h02m", "3m05s", "12s".
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
+    if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
+    return "\(s)s"
+}
