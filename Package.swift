@@ -32,7 +32,7 @@ let package = Package(
         // Tests: one target per library, the C libraries, and the CLI.
         .target(name: "TestSupport", dependencies: ["TensorIO", "Checkpoint"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "TestSupport"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorIO", "TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
         .testTarget(name: "ingotTests", dependencies: ["ingot", "TensorIO", "Checkpoint", "TestSupport", argumentParser, crypto]),
     ]

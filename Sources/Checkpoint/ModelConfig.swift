@@ -76,6 +76,18 @@ public struct ModelConfig: Sendable {
         public let betaSlow: Double
         public let mscale: Double
         public let mscaleAllDim: Double
+
+        /// Creates a value (tests and synthetic configs).
+        public init(type: String, factor: Double, originalMaxPositionEmbeddings: Int?, betaFast: Double, betaSlow: Double,
+                    mscale: Double, mscaleAllDim: Double) {
+            self.type = type
+            self.factor = factor
+            self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+            self.betaFast = betaFast
+            self.betaSlow = betaSlow
+            self.mscale = mscale
+            self.mscaleAllDim = mscaleAllDim
+        }
     }
 
     /// Parses config.json text.
