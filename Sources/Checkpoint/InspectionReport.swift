@@ -144,7 +144,13 @@ public struct InspectionReport: Sendable {
             return true
         }.sorted()
         if !missing.isEmpty {
-            warnings.append("\(missing.count) tensors the config implies are missing, e.g. \(missing.prefix(3).joined(separator: ", "))")
+            var modules: [String] = []
+            for name in missing {
+                let module = TensorAddress(name: name)?.moduleName ?? name
+                if modules.last != module { modules.append(module) }
+            }
+            let listed = modules.prefix(6).joined(separator: ", ") + (modules.count > 6 ? ", …" : "")
+            warnings.append("\(missing.count) tensors the config implies are missing, in \(modules.count) modules: \(listed)")
         }
         if !unexpected.isEmpty {
             warnings.append("\(unexpected.count) tensors the config does not account for, e.g. \(unexpected.prefix(3).joined(separator: ", "))")
