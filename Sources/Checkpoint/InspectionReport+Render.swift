@@ -23,11 +23,11 @@ extension InspectionReport {
         lines.append("companion  \(companionFiles.isEmpty ? "(none)" : companionFiles.joined(separator: " "))")
         lines.append("by kind")
         for (k, t) in byKind.sorted(by: { $0.value.bytes > $1.value.bytes }) {
-            lines.append("  " + k.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%8d tensors %16d bytes", t.tensors, t.bytes))
+            lines.append("  " + k.padding(toLength: 14, withPad: " ", startingAt: 0) + Self.tallyText(t))
         }
         lines.append("by dtype")
         for (k, t) in byDType.sorted(by: { $0.value.bytes > $1.value.bytes }) {
-            lines.append("  " + k.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%8d tensors %16d bytes", t.tensors, t.bytes))
+            lines.append("  " + k.padding(toLength: 14, withPad: " ", startingAt: 0) + Self.tallyText(t))
         }
         if !packedProjectionsPerLayer.isEmpty {
             let counts = Set(packedProjectionsPerLayer.values)
@@ -75,6 +75,15 @@ extension InspectionReport {
             ("int4_projections_per_layer", .object(packedProjectionsPerLayer.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.int($0.value)) })),
             ("warnings", .array(warnings.map(JSONValue.string))),
         ])
+    }
+
+    /// "    6912 tensors    1845530624 bytes", right-aligned (64-bit safe: no %d).
+    static func tallyText(_ t: Tally) -> String {
+        func right(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return String(repeating: " ", count: max(0, width - s.count)) + s
+        }
+        return right(t.tensors, 8) + " tensors " + right(t.bytes, 16) + " bytes"
     }
 
     /// [0, 1, 2, 5] → "0-2,5".
