@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: setup build release test demo recipes bench bench-synth clean python-fixtures
+.PHONY: setup build release test lint demo recipes bench bench-synth clean python-fixtures
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -27,6 +27,10 @@ release: setup
 ## test: setup + the whole test suite (no network, no large files).
 test: setup
 	$(SWIFT) test
+
+## lint: swift-format with the checked-in .swift-format (the generated BuiltinRecipes.swift is skipped).
+lint:
+	$(SWIFT) format lint --strict $$(git ls-files 'Sources/*.swift' 'Tests/*.swift' | grep -v BuiltinRecipes.swift)
 
 ## demo: setup + release build + the main job on the embedded default fixture.
 demo: release

@@ -35,8 +35,9 @@ public enum Zstd {
     public static func decompress(_ frame: UnsafeRawBufferPointer, expectedCount: Int) throws(ZstdError) -> [UInt8] {
         let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
         guard declared == UInt64(expectedCount) else {
-            throw ZstdError(call: "ZSTD_getFrameContentSize",
-                            message: "frame declares \(Int64(bitPattern: declared)) bytes, expected \(expectedCount)")
+            throw ZstdError(
+                call: "ZSTD_getFrameContentSize",
+                message: "frame declares \(Int64(bitPattern: declared)) bytes, expected \(expectedCount)")
         }
         var result = 0
         let out = [UInt8](unsafeUninitializedCapacity: expectedCount) { buf, count in

@@ -37,7 +37,7 @@ public enum CheckpointKind: Sendable, Equatable, CustomStringConvertible {
             guard ct.format == "pack-quantized" else { return .unknown(reason: "compressed-tensors format '\(ct.format)'") }
             let args = ct.groups.compactMap(\.weights)
             guard let first = args.first, args.allSatisfy({ $0 == first }), first.numBits == 4, first.type == "int",
-                  first.strategy == "group", let g = first.groupSize
+                first.strategy == "group", let g = first.groupSize
             else { return .unknown(reason: "compressed-tensors scheme other than one INT4 group scheme") }
             guard hasPart(.weightPacked), hasPart(.weightScale) else {
                 return .unknown(reason: "config says pack-quantized but no weight_packed/weight_scale tensors exist")

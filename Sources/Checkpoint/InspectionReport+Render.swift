@@ -7,11 +7,13 @@ extension InspectionReport {
         var lines: [String] = []
         lines.append("model      \(folder)")
         lines.append("form       \(kind)")
-        lines.append("arch       \(modelType) \(architectures.joined(separator: ",")): \(layers) layers "
-            + "(dense \(Self.ranges(denseLayers)), MoE \(Self.ranges(moeLayers))), hidden \(hiddenSize), vocab \(vocabSize)")
+        lines.append(
+            "arch       \(modelType) \(architectures.joined(separator: ",")): \(layers) layers "
+                + "(dense \(Self.ranges(denseLayers)), MoE \(Self.ranges(moeLayers))), hidden \(hiddenSize), vocab \(vocabSize)")
         lines.append("experts    \(routedExperts) routed, top-\(expertsPerToken), \(sharedExperts) shared")
         lines.append("quant      \(quantizationScheme)")
-        let scaled = parameterCount >= 1_000_000_000
+        let scaled =
+            parameterCount >= 1_000_000_000
             ? String(format: "%.3f B", Double(parameterCount) / 1e9) : String(format: "%.3f M", Double(parameterCount) / 1e6)
         lines.append("params     \(parameterCount) (\(scaled) logical)")
         lines.append("files      \(files.count) safetensors, \(fileBytes) bytes (\(dataBytes) tensor data), \(tensorCount) tensors")
@@ -31,7 +33,8 @@ extension InspectionReport {
         }
         if !packedProjectionsPerLayer.isEmpty {
             let counts = Set(packedProjectionsPerLayer.values)
-            let summary = counts.count == 1
+            let summary =
+                counts.count == 1
                 ? "\(packedProjectionsPerLayer.count) MoE layers × \(counts.first ?? 0) INT4 projections"
                 : packedProjectionsPerLayer.sorted { $0.key < $1.key }.map { "L\($0.key):\($0.value)" }.joined(separator: " ")
             lines.append("int4       \(summary) (\(routedExperts) experts × 3 per layer expected)")
@@ -48,7 +51,10 @@ extension InspectionReport {
     /// The report as JSON.
     public var json: JSONValue {
         func tallies(_ d: [String: Tally]) -> JSONValue {
-            .object(d.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.object([("tensors", .int($0.value.tensors)), ("bytes", .int($0.value.bytes))])) })
+            .object(
+                d.sorted { $0.key < $1.key }.map {
+                    ($0.key, JSONValue.object([("tensors", .int($0.value.tensors)), ("bytes", .int($0.value.bytes))]))
+                })
         }
         return .object([
             ("model", .string(folder)),
@@ -72,7 +78,10 @@ extension InspectionReport {
             ("companion_files", .array(companionFiles.map(JSONValue.string))),
             ("by_kind", tallies(byKind)),
             ("by_dtype", tallies(byDType)),
-            ("int4_projections_per_layer", .object(packedProjectionsPerLayer.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.int($0.value)) })),
+            (
+                "int4_projections_per_layer",
+                .object(packedProjectionsPerLayer.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.int($0.value)) })
+            ),
             ("warnings", .array(warnings.map(JSONValue.string))),
         ])
     }

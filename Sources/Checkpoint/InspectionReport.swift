@@ -7,6 +7,12 @@ public struct InspectionReport: Sendable {
     public struct Tally: Sendable, Equatable {
         public var tensors = 0
         public var bytes = 0
+
+        /// Creates a tally.
+        public init(tensors: Int = 0, bytes: Int = 0) {
+            self.tensors = tensors
+            self.bytes = bytes
+        }
     }
 
     public let folder: String
@@ -138,7 +144,8 @@ public struct InspectionReport: Sendable {
             // MTP layers (num_nextn_predict_layers) are stored past the last layer and not checked.
             if let a = TensorAddress(name: name), let l = a.layer, l >= c.numHiddenLayers, l < extraLayerLimit { return false }
             if name.hasPrefix("model.layers."), c.numNextnPredictLayers > 0,
-               let l = Int(name.dropFirst("model.layers.".count).prefix { $0 != "." }), l >= c.numHiddenLayers, l < extraLayerLimit {
+                let l = Int(name.dropFirst("model.layers.".count).prefix { $0 != "." }), l >= c.numHiddenLayers, l < extraLayerLimit
+            {
                 return false
             }
             return true
@@ -153,7 +160,8 @@ public struct InspectionReport: Sendable {
             warnings.append("\(missing.count) tensors the config implies are missing, in \(modules.count) modules: \(listed)")
         }
         if !unexpected.isEmpty {
-            warnings.append("\(unexpected.count) tensors the config does not account for, e.g. \(unexpected.prefix(3).joined(separator: ", "))")
+            warnings.append(
+                "\(unexpected.count) tensors the config does not account for, e.g. \(unexpected.prefix(3).joined(separator: ", "))")
         }
         warnings += wrong.prefix(10)
         if wrong.count > 10 { warnings.append("… and \(wrong.count - 10) more shape/dtype mismatches") }

@@ -78,8 +78,10 @@ public struct ModelConfig: Sendable {
         public let mscaleAllDim: Double
 
         /// Creates a value (tests and synthetic configs).
-        public init(type: String, factor: Double, originalMaxPositionEmbeddings: Int?, betaFast: Double, betaSlow: Double,
-                    mscale: Double, mscaleAllDim: Double) {
+        public init(
+            type: String, factor: Double, originalMaxPositionEmbeddings: Int?, betaFast: Double, betaSlow: Double,
+            mscale: Double, mscaleAllDim: Double
+        ) {
             self.type = type
             self.factor = factor
             self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
@@ -175,19 +177,22 @@ public struct ModelConfig: Sendable {
 
     private func checkConsistency() throws(CheckpointError) {
         if nRoutedExperts > 0 && numExpertsPerTok > nRoutedExperts {
-            throw .invalidField(file: file, field: "num_experts_per_tok", found: String(numExpertsPerTok),
-                                expected: "at most n_routed_experts (\(nRoutedExperts))")
+            throw .invalidField(
+                file: file, field: "num_experts_per_tok", found: String(numExpertsPerTok),
+                expected: "at most n_routed_experts (\(nRoutedExperts))")
         }
         if nRoutedExperts > 0 && nRoutedExperts % nGroup != 0 {
-            throw .invalidField(file: file, field: "n_group", found: String(nGroup),
-                                expected: "a divisor of n_routed_experts (\(nRoutedExperts))")
+            throw .invalidField(
+                file: file, field: "n_group", found: String(nGroup),
+                expected: "a divisor of n_routed_experts (\(nRoutedExperts))")
         }
         if topkGroup > nGroup {
             throw .invalidField(file: file, field: "topk_group", found: String(topkGroup), expected: "at most n_group (\(nGroup))")
         }
         if firstKDenseReplace > numHiddenLayers {
-            throw .invalidField(file: file, field: "first_k_dense_replace", found: String(firstKDenseReplace),
-                                expected: "at most num_hidden_layers (\(numHiddenLayers))")
+            throw .invalidField(
+                file: file, field: "first_k_dense_replace", found: String(firstKDenseReplace),
+                expected: "at most num_hidden_layers (\(numHiddenLayers))")
         }
     }
 

@@ -150,11 +150,12 @@ public struct CompressedTensorsConfig: Sendable, Equatable {
         if let g = try r.object("config_groups"), let members = g.json.members {
             for (name, _) in members {
                 guard let group = try g.object(name) else { continue }
-                groups.append(ConfigGroup(
-                    name: name,
-                    targets: try group.strings("targets"),
-                    weights: try group.object("weights").map { reader throws(CheckpointError) in try QuantizationArgs(reader: reader) },
-                    quantizesInputActivations: group.present("input_activations")))
+                groups.append(
+                    ConfigGroup(
+                        name: name,
+                        targets: try group.strings("targets"),
+                        weights: try group.object("weights").map { reader throws(CheckpointError) in try QuantizationArgs(reader: reader) },
+                        quantizesInputActivations: group.present("input_activations")))
             }
         }
         self.groups = groups
@@ -192,14 +193,21 @@ public struct CompressedTensorsConfig: Sendable, Equatable {
     /// The JSON compressed-tensors writes into config.json for this config.
     public var json: JSONValue {
         .object([
-            ("config_groups", .object(groups.map { g in
-                (g.name, JSONValue.object([
-                    ("input_activations", .null),
-                    ("output_activations", .null),
-                    ("targets", .array(g.targets.map(JSONValue.string))),
-                    ("weights", g.weights?.json ?? .null),
-                ]))
-            })),
+            (
+                "config_groups",
+                .object(
+                    groups.map { g in
+                        (
+                            g.name,
+                            JSONValue.object([
+                                ("input_activations", .null),
+                                ("output_activations", .null),
+                                ("targets", .array(g.targets.map(JSONValue.string))),
+                                ("weights", g.weights?.json ?? .null),
+                            ])
+                        )
+                    })
+            ),
             ("format", .string(format)),
             ("ignore", .array(ignore.map(JSONValue.string))),
             ("kv_cache_scheme", .null),

@@ -60,8 +60,9 @@ public struct Recipe: Sendable, Equatable {
             throw .invalidRecipe(file: file, reason: "not valid YAML: \(error)")
         }
         guard let node else { throw .invalidRecipe(file: file, reason: "empty file") }
-        let root = try Mapping(node, path: "", file: file,
-                               allowed: ["recipe", "description", "applies_to", "source", "quant_stage", "bundle", "parity"])
+        let root = try Mapping(
+            node, path: "", file: file,
+            allowed: ["recipe", "description", "applies_to", "source", "quant_stage", "bundle", "parity"])
         name = try root.string("recipe")
         description = try root.optionalString("description") ?? ""
         let applies = try root.mapping("applies_to", allowed: ["model_type", "quant_method"])
@@ -80,10 +81,11 @@ public struct Recipe: Sendable, Equatable {
         for key in groupsNode.keys {
             let g = try groupsNode.mapping(key, allowed: ["targets", "weights"])
             let w = try g.mapping("weights", allowed: ["num_bits", "type", "symmetric", "strategy", "group_size", "actorder"])
-            let args = QuantizationArgs(numBits: try w.int("num_bits"), type: try w.optionalString("type") ?? "int",
-                                        symmetric: try w.optionalBool("symmetric") ?? true,
-                                        strategy: try w.optionalString("strategy") ?? "group",
-                                        groupSize: try w.optionalInt("group_size"), actorder: try w.optionalString("actorder"))
+            let args = QuantizationArgs(
+                numBits: try w.int("num_bits"), type: try w.optionalString("type") ?? "int",
+                symmetric: try w.optionalBool("symmetric") ?? true,
+                strategy: try w.optionalString("strategy") ?? "group",
+                groupSize: try w.optionalInt("group_size"), actorder: try w.optionalString("actorder"))
             guard [4, 8].contains(args.numBits), args.type == "int" else {
                 throw .invalidRecipe(file: file, reason: "\(w.path)num_bits/type: ingot quantizes to int4 or int8 only")
             }
@@ -111,8 +113,10 @@ public struct Recipe: Sendable, Equatable {
         let compressionText = try bundle.string("compression")
         if compressionText == "none" {
             compression = .none
-        } else if compressionText.hasPrefix("zstd"), let level = Int(compressionText.dropFirst(5).isEmpty ? "3" : String(compressionText.dropFirst(5))),
-                  (1...22).contains(level), compressionText == "zstd" || compressionText.hasPrefix("zstd:") {
+        } else if compressionText.hasPrefix("zstd"),
+            let level = Int(compressionText.dropFirst(5).isEmpty ? "3" : String(compressionText.dropFirst(5))),
+            (1...22).contains(level), compressionText == "zstd" || compressionText.hasPrefix("zstd:")
+        {
             compression = .zstd(level: level)
         } else {
             throw .invalidRecipe(file: file, reason: "bundle.compression '\(compressionText)' is not none or zstd:LEVEL (1..22)")

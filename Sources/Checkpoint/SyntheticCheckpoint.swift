@@ -58,19 +58,24 @@ public enum SyntheticCheckpoint {
 
     /// K2-Thinking's config.json field set with the preset's dimensions.
     public static func configJSON(_ options: Options) -> JSONValue {
-        struct Dims { var vocab, hidden, inter, moeInter, layers, experts, topK, heads, qLora, kvLora, nope, rope, v: Int
-                      var yarnFactor: Double; var originalMax: Int }
+        struct Dims {
+            var vocab, hidden, inter, moeInter, layers, experts, topK, heads, qLora, kvLora, nope, rope, v: Int
+            var yarnFactor: Double; var originalMax: Int
+        }
         var d: Dims
         switch options.preset {
         case .tiny:
-            d = Dims(vocab: 512, hidden: 64, inter: 128, moeInter: 32, layers: 3, experts: 8, topK: 2, heads: 2, qLora: 32,
-                     kvLora: 32, nope: 16, rope: 8, v: 16, yarnFactor: 4, originalMax: 64)
+            d = Dims(
+                vocab: 512, hidden: 64, inter: 128, moeInter: 32, layers: 3, experts: 8, topK: 2, heads: 2, qLora: 32,
+                kvLora: 32, nope: 16, rope: 8, v: 16, yarnFactor: 4, originalMax: 64)
         case .small:
-            d = Dims(vocab: 4096, hidden: 256, inter: 512, moeInter: 128, layers: 4, experts: 16, topK: 4, heads: 4, qLora: 64,
-                     kvLora: 64, nope: 32, rope: 16, v: 32, yarnFactor: 8, originalMax: 512)
+            d = Dims(
+                vocab: 4096, hidden: 256, inter: 512, moeInter: 128, layers: 4, experts: 16, topK: 4, heads: 4, qLora: 64,
+                kvLora: 64, nope: 32, rope: 16, v: 32, yarnFactor: 8, originalMax: 512)
         case .k2:
-            d = Dims(vocab: 163_840, hidden: 7168, inter: 18432, moeInter: 2048, layers: 61, experts: 384, topK: 8, heads: 64,
-                     qLora: 1536, kvLora: 512, nope: 128, rope: 64, v: 128, yarnFactor: 64, originalMax: 4096)
+            d = Dims(
+                vocab: 163_840, hidden: 7168, inter: 18432, moeInter: 2048, layers: 61, experts: 384, topK: 8, heads: 64,
+                qLora: 1536, kvLora: 512, nope: 128, rope: 64, v: 128, yarnFactor: 64, originalMax: 4096)
         }
         if let l = options.layers { d.layers = l }
         if let e = options.experts {
@@ -80,19 +85,25 @@ public enum SyntheticCheckpoint {
         let base = d.vocab - 256  // K2's special block occupies the last 256 ids
         let quantization = CompressedTensorsConfig(
             format: "pack-quantized",
-            groups: [ConfigGroup(name: "group_0", targets: ["Linear"],
-                                 weights: QuantizationArgs(numBits: 4, type: "int", symmetric: true, strategy: "group", groupSize: 32))],
+            groups: [
+                ConfigGroup(
+                    name: "group_0", targets: ["Linear"],
+                    weights: QuantizationArgs(numBits: 4, type: "int", symmetric: true, strategy: "group", groupSize: 32))
+            ],
             ignore: ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"])
         let i = JSONValue.int
         return .object([
             ("architectures", .array([.string("DeepseekV3ForCausalLM")])),
             ("attention_bias", .bool(false)),
             ("attention_dropout", .number("0.0")),
-            ("auto_map", .object([
-                ("AutoConfig", .string("configuration_deepseek.DeepseekV3Config")),
-                ("AutoModel", .string("modeling_deepseek.DeepseekV3Model")),
-                ("AutoModelForCausalLM", .string("modeling_deepseek.DeepseekV3ForCausalLM")),
-            ])),
+            (
+                "auto_map",
+                .object([
+                    ("AutoConfig", .string("configuration_deepseek.DeepseekV3Config")),
+                    ("AutoModel", .string("modeling_deepseek.DeepseekV3Model")),
+                    ("AutoModelForCausalLM", .string("modeling_deepseek.DeepseekV3ForCausalLM")),
+                ])
+            ),
             ("aux_loss_alpha", .number("0.001")),
             ("bos_token_id", i(base)),
             ("eos_token_id", i(base + 2)),
@@ -123,15 +134,18 @@ public enum SyntheticCheckpoint {
             ("qk_rope_head_dim", i(d.rope)),
             ("quantization_config", quantization.json),
             ("rms_norm_eps", .number("1e-05")),
-            ("rope_scaling", .object([
-                ("beta_fast", .number("1.0")),
-                ("beta_slow", .number("1.0")),
-                ("factor", .double(d.yarnFactor)),
-                ("mscale", .number("1.0")),
-                ("mscale_all_dim", .number("1.0")),
-                ("original_max_position_embeddings", i(d.originalMax)),
-                ("type", .string("yarn")),
-            ])),
+            (
+                "rope_scaling",
+                .object([
+                    ("beta_fast", .number("1.0")),
+                    ("beta_slow", .number("1.0")),
+                    ("factor", .double(d.yarnFactor)),
+                    ("mscale", .number("1.0")),
+                    ("mscale_all_dim", .number("1.0")),
+                    ("original_max_position_embeddings", i(d.originalMax)),
+                    ("type", .string("yarn")),
+                ])
+            ),
             ("rope_theta", .number("50000.0")),
             ("routed_scaling_factor", .number("2.827")),
             ("scoring_func", .string("sigmoid")),
@@ -178,8 +192,10 @@ public enum SyntheticCheckpoint {
     ///   - progress: called after each chunk written.
     /// - Throws: ``FileError`` or ``SafetensorsError`` when writing fails.
     @discardableResult
-    public static func write(to folder: String, options: Options, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                             progress: (Progress) -> Void = { _ in }) throws -> Summary {
+    public static func write(
+        to folder: String, options: Options, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        progress: (Progress) -> Void = { _ in }
+    ) throws -> Summary {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let configJSON = configJSON(options)
         let config = try ModelConfig(json: configJSON, file: "config.json")
@@ -220,7 +236,8 @@ public enum SyntheticCheckpoint {
             try writer.endShard()
         }
         try writer.finish()
-        return Summary(folder: folder, shards: shards.map(\.name), tensorCount: shards.reduce(0) { $0 + $1.tensors.count },
-                       dataBytes: total)
+        return Summary(
+            folder: folder, shards: shards.map(\.name), tensorCount: shards.reduce(0) { $0 + $1.tensors.count },
+            dataBytes: total)
     }
 }

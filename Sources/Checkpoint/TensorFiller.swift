@@ -62,12 +62,18 @@ struct TensorFiller: Sendable {
 
     /// Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
     private static func inverseNormal(_ p: Double) -> Double {
-        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
-                 -3.066479806614716e+01, 2.506628277459239e+00]
-        let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771011e+01,
-                 -1.328068155288572e+01]
-        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
-                 4.374664141464968e+00, 2.938163982698783e+00]
+        let a = [
+            -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
+            -3.066479806614716e+01, 2.506628277459239e+00,
+        ]
+        let b = [
+            -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771011e+01,
+            -1.328068155288572e+01,
+        ]
+        let c = [
+            -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
+            4.374664141464968e+00, 2.938163982698783e+00,
+        ]
         let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
         if p < 0.02425 {
             let q = (-2 * log(p)).squareRoot()
@@ -89,8 +95,9 @@ struct TensorFiller: Sendable {
         let work: @Sendable (Int) -> Void = { b in
             let start = b * Self.blockBytes
             let end = min(out.value.count, start + Self.blockBytes)
-            self.fillBlock(UnsafeMutableRawBufferPointer(rebasing: out.value[start..<end]), block: firstBlock + b,
-                           byteOffset: offset + start)
+            self.fillBlock(
+                UnsafeMutableRawBufferPointer(rebasing: out.value[start..<end]), block: firstBlock + b,
+                byteOffset: offset + start)
         }
         if threads <= 1 || blocks == 1 {
             for b in 0..<blocks { work(b) }

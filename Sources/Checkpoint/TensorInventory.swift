@@ -49,8 +49,10 @@ public enum TensorInventory {
         } else {
             m.append(at(.qProj, [heads * c.qkHeadDim, h]))
         }
-        m += [at(.kvAProj, [c.kvLoraRank + c.qkRopeHeadDim, h]), at(.kvANorm, [c.kvLoraRank]),
-              at(.kvBProj, [heads * (c.qkNopeHeadDim + c.vHeadDim), c.kvLoraRank]), at(.oProj, [h, heads * c.vHeadDim])]
+        m += [
+            at(.kvAProj, [c.kvLoraRank + c.qkRopeHeadDim, h]), at(.kvANorm, [c.kvLoraRank]),
+            at(.kvBProj, [heads * (c.qkNopeHeadDim + c.vHeadDim), c.kvLoraRank]), at(.oProj, [h, heads * c.vHeadDim]),
+        ]
         if c.isMoELayer(layer) {
             let e = c.moeIntermediateSize
             m.append(at(.router, [c.nRoutedExperts, h]))
@@ -59,8 +61,10 @@ public enum TensorInventory {
                 m += [at(.sharedGate, [s, h]), at(.sharedUp, [s, h]), at(.sharedDown, [h, s])]
             }
             for expert in 0..<c.nRoutedExperts {
-                m += [at(.expertGate, [e, h], expert: expert), at(.expertUp, [e, h], expert: expert),
-                      at(.expertDown, [h, e], expert: expert)]
+                m += [
+                    at(.expertGate, [e, h], expert: expert), at(.expertUp, [e, h], expert: expert),
+                    at(.expertDown, [h, e], expert: expert),
+                ]
             }
         } else {
             let i = c.intermediateSize
@@ -76,8 +80,10 @@ public enum TensorInventory {
         for (address, shape) in modules(c, layer: layer) {
             let (layerIndex, component, expert) = (address.layer, address.component, address.expert)
             func t(_ part: TensorAddress.Part, _ dtype: DType, _ shape: [Int], _ also: [DType] = []) {
-                out.append(ExpectedTensor(address: TensorAddress(layer: layerIndex, component: component, expert: expert, part: part),
-                                          dtype: dtype, shape: shape, alsoAccepted: also))
+                out.append(
+                    ExpectedTensor(
+                        address: TensorAddress(layer: layerIndex, component: component, expert: expert, part: part),
+                        dtype: dtype, shape: shape, alsoAccepted: also))
             }
             if component == .router {
                 t(.weight, dense, shape)
@@ -105,8 +111,12 @@ public enum TensorInventory {
             case .fp8Block(let fp8):
                 let (rows, cols) = (shape[0], shape[1])
                 t(.weight, .f8E4M3, shape)
-                t(.weightScaleInv, .f32, [(rows + fp8.blockSize[0] - 1) / fp8.blockSize[0],
-                                          (cols + fp8.blockSize[1] - 1) / fp8.blockSize[1]])
+                t(
+                    .weightScaleInv, .f32,
+                    [
+                        (rows + fp8.blockSize[0] - 1) / fp8.blockSize[0],
+                        (cols + fp8.blockSize[1] - 1) / fp8.blockSize[1],
+                    ])
             case .other, .none:
                 t(.weight, dense, shape)
             }

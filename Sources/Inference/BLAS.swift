@@ -7,13 +7,16 @@ public enum BLAS {
     /// The corresponding C function is `cblas_sgemm`.
     ///
     /// - Precondition: buffer sizes match the dimensions.
-    public static func matmulTransposedB(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>,
-                                         into c: UnsafeMutableBufferPointer<Float>, m: Int, n: Int, k: Int) {
+    public static func matmulTransposedB(
+        _ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>,
+        into c: UnsafeMutableBufferPointer<Float>, m: Int, n: Int, k: Int
+    ) {
         precondition(m >= 0 && n >= 0 && k >= 0)
         precondition(a.count >= m * k && b.count >= n * k && c.count >= m * n, "sgemm buffers too small")
         guard m > 0, n > 0 else { return }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(n), blasint(k), 1,
-                    a.baseAddress, blasint(k), b.baseAddress, blasint(k), 0, c.baseAddress, blasint(n))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(n), blasint(k), 1,
+            a.baseAddress, blasint(k), b.baseAddress, blasint(k), 0, c.baseAddress, blasint(n))
     }
 
     /// Sets OpenBLAS's own thread count; ingot keeps it at 1 while its own `parallelFor` runs.

@@ -65,8 +65,10 @@ public enum FloatConversion {
     /// Converts `count` elements of a checkpoint float type at `source` to `Float`.
     ///
     /// - Precondition: `dtype.isConvertibleToFloat`, and `destination` holds `count` floats.
-    public static func convert(_ source: UnsafeRawPointer, dtype: DType, count: Int,
-                               into destination: UnsafeMutablePointer<Float>) {
+    public static func convert(
+        _ source: UnsafeRawPointer, dtype: DType, count: Int,
+        into destination: UnsafeMutablePointer<Float>
+    ) {
         precondition(dtype.isConvertibleToFloat, "no float conversion for \(dtype.rawValue)")
         switch dtype {
         case .f32:

@@ -44,7 +44,8 @@ public final class MappedFile: @unchecked Sendable {
         guard let base, count > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset / page * page
-        madvise(UnsafeMutableRawPointer(mutating: base + start), min(length - start, count + offset - start),
-                MADV_WILLNEED)
+        madvise(
+            UnsafeMutableRawPointer(mutating: base + start), min(length - start, count + offset - start),
+            MADV_WILLNEED)
     }
 }

@@ -37,8 +37,9 @@ public struct ModelLocation: Sendable, Equatable {
         if !isDirectory.boolValue {
             let folder = (path as NSString).deletingLastPathComponent
             let folderPath = folder.isEmpty ? "." : folder
-            return ModelLocation(folder: folderPath, singleFile: path, indexFile: nil,
-                                 allowedRoots: [realPath(folderPath), realPath(path)])
+            return ModelLocation(
+                folder: folderPath, singleFile: path, indexFile: nil,
+                allowedRoots: [realPath(folderPath), realPath(path)])
         }
         let snapshots = (path as NSString).appendingPathComponent("snapshots")
         if fm.fileExists(atPath: snapshots, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -49,7 +50,8 @@ public struct ModelLocation: Sendable, Equatable {
         let repository = ((path as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
         let blobs = (repository as NSString).appendingPathComponent("blobs")
         if (((path as NSString).deletingLastPathComponent) as NSString).lastPathComponent == "snapshots",
-           fm.fileExists(atPath: blobs) {
+            fm.fileExists(atPath: blobs)
+        {
             roots.append(realPath(blobs))
         }
         let index = (path as NSString).appendingPathComponent(indexFileName)
@@ -61,8 +63,9 @@ public struct ModelLocation: Sendable, Equatable {
         case 0:
             throw SafetensorsError.noCheckpoint(path: path, reason: "no .safetensors file and no \(indexFileName)")
         case 1:
-            return ModelLocation(folder: path, singleFile: (path as NSString).appendingPathComponent(files[0]),
-                                 indexFile: nil, allowedRoots: roots)
+            return ModelLocation(
+                folder: path, singleFile: (path as NSString).appendingPathComponent(files[0]),
+                indexFile: nil, allowedRoots: roots)
         default:
             throw SafetensorsError.noCheckpoint(
                 path: path, reason: "\(files.count) .safetensors files but no \(indexFileName); cannot tell which belong together")

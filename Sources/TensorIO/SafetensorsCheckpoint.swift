@@ -66,7 +66,8 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         let actual = files.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.byteCount } }
         if let declared = metadata.first(where: { $0.key == "total_size" })?.value {
             guard let size = declared.intValue else {
-                throw SafetensorsError.invalidIndex(file: indexPath, reason: "metadata.total_size \(declared.compactText) is not an integer")
+                throw SafetensorsError.invalidIndex(
+                    file: indexPath, reason: "metadata.total_size \(declared.compactText) is not an integer")
             }
             guard size == actual else { throw SafetensorsError.totalSizeMismatch(index: indexPath, declared: size, actual: actual) }
         }

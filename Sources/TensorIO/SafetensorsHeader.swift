@@ -122,8 +122,9 @@ public struct SafetensorsHeader: Sendable {
         var shape: [Int] = []
         for d in dims {
             guard let u = d.uint64Value, u <= UInt64(Int.max) else {
-                throw .invalidTensorEntry(file: file, tensor: name,
-                                          reason: "shape entry \(d.compactText) is not a non-negative integer")
+                throw .invalidTensorEntry(
+                    file: file, tensor: name,
+                    reason: "shape entry \(d.compactText) is not a non-negative integer")
             }
             shape.append(Int(u))
         }
@@ -131,8 +132,9 @@ public struct SafetensorsHeader: Sendable {
             throw .invalidTensorEntry(file: file, tensor: name, reason: "'data_offsets' must be [BEGIN, END]")
         }
         guard let b = offsets[0].uint64Value, let e = offsets[1].uint64Value else {
-            throw .invalidTensorEntry(file: file, tensor: name,
-                                      reason: "data_offsets \(JSONValue.array(offsets).compactText) are not non-negative integers")
+            throw .invalidTensorEntry(
+                file: file, tensor: name,
+                reason: "data_offsets \(JSONValue.array(offsets).compactText) are not non-negative integers")
         }
         guard e >= b, e <= UInt64(Int.max) else { throw .invalidOffsets(file: file, tensor: name, begin: b, end: e) }
         return TensorInfo(name: name, dtype: dtype, shape: shape, begin: Int(b), end: Int(e))

@@ -76,7 +76,8 @@ public final class SafetensorsWriter {
             let n = t.byteCount
             if !first { json += "," }
             first = false
-            json += JSONValue.quote(t.name) + ":{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":["
+            json +=
+                JSONValue.quote(t.name) + ":{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":["
                 + t.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(offset + n)]}"
             offset += n
         }
@@ -122,8 +123,9 @@ public final class SafetensorsWriter {
         var remaining = bytes
         while !remaining.isEmpty {
             guard tensorIndex < order.count else {
-                throw SafetensorsError.wrongByteCount(file: path, tensor: order.last?.name ?? "", expectedBytes: 0,
-                                                      actualBytes: remaining.count)
+                throw SafetensorsError.wrongByteCount(
+                    file: path, tensor: order.last?.name ?? "", expectedBytes: 0,
+                    actualBytes: remaining.count)
             }
             let need = order[tensorIndex].byteCount - writtenInTensor
             let take = min(need, remaining.count)
@@ -148,8 +150,9 @@ public final class SafetensorsWriter {
     ///   tensor; ``FileError`` when syncing or renaming fails.
     public func finish() throws {
         if tensorIndex < order.count {
-            throw SafetensorsError.wrongByteCount(file: path, tensor: order[tensorIndex].name,
-                                                  expectedBytes: order[tensorIndex].byteCount, actualBytes: writtenInTensor)
+            throw SafetensorsError.wrongByteCount(
+                file: path, tensor: order[tensorIndex].name,
+                expectedBytes: order[tensorIndex].byteCount, actualBytes: writtenInTensor)
         }
         try output.close()
         try AtomicFile.commit(temporary: temporaryPath, to: path)

@@ -30,8 +30,9 @@ public final class ShardedWriter {
     public func beginShard() throws -> SafetensorsWriter {
         precondition(writer == nil && current < shards.count, "beginShard out of order")
         let shard = shards[current]
-        let w = try SafetensorsWriter(path: (folder as NSString).appendingPathComponent(shard.name),
-                                      tensors: shard.tensors, metadata: metadata)
+        let w = try SafetensorsWriter(
+            path: (folder as NSString).appendingPathComponent(shard.name),
+            tensors: shard.tensors, metadata: metadata)
         writer = w
         return w
     }
@@ -47,8 +48,9 @@ public final class ShardedWriter {
     /// Writes the index after the last shard.
     public func finish() throws {
         precondition(current == shards.count && writer == nil, "finish before every shard was written")
-        try AtomicFile.write(Self.indexText(shards: shards.map { ($0.name, $0.tensors) }),
-                             to: (folder as NSString).appendingPathComponent(ModelLocation.indexFileName))
+        try AtomicFile.write(
+            Self.indexText(shards: shards.map { ($0.name, $0.tensors) }),
+            to: (folder as NSString).appendingPathComponent(ModelLocation.indexFileName))
     }
 
     /// The index JSON for a shard plan: weight_map sorted by tensor name, two-space indent.

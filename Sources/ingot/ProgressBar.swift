@@ -27,8 +27,9 @@ final class ProgressBar {
         let rate = Double(done) / elapsed
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let fraction = Double(done) / Double(total)
-        let text = String(format: "%@ %5.1f%% %@/%@ %@/s ETA %@ %@", label, fraction * 100, formatBytes(done), formatBytes(total),
-                          formatBytes(Int(rate)), formatDuration(eta), detail)
+        let text = String(
+            format: "%@ %5.1f%% %@/%@ %@/s ETA %@ %@", label, fraction * 100, formatBytes(done), formatBytes(total),
+            formatBytes(Int(rate)), formatDuration(eta), detail)
         if isTTY {
             let width = 24
             let filled = Int(fraction * Double(width))

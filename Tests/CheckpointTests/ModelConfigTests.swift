@@ -1,8 +1,8 @@
 import Checkpoint
 import Foundation
 import TensorIO
-import Testing
 import TestSupport
+import Testing
 
 @Suite("config.json, quantization_config and recipes")
 struct ModelConfigTests {
@@ -14,8 +14,11 @@ struct ModelConfigTests {
         #expect(c.modelType == "kimi_k2" && c.hiddenSize == 7168 && c.numHiddenLayers == 61)
         #expect(c.nRoutedExperts == 384 && c.numExpertsPerTok == 8 && c.nSharedExperts == 1)
         #expect(c.qLoraRank == 1536 && c.kvLoraRank == 512 && c.qkHeadDim == 192 && c.vHeadDim == 128)
-        #expect(c.ropeScaling == .init(type: "yarn", factor: 64, originalMaxPositionEmbeddings: 4096, betaFast: 1, betaSlow: 1,
-                                       mscale: 1, mscaleAllDim: 1))
+        #expect(
+            c.ropeScaling
+                == .init(
+                    type: "yarn", factor: 64, originalMaxPositionEmbeddings: 4096, betaFast: 1, betaSlow: 1,
+                    mscale: 1, mscaleAllDim: 1))
         #expect(c.routedScalingFactor == 2.827 && c.rmsNormEps == 1e-5)
         #expect(!c.isMoELayer(0) && c.isMoELayer(1) && c.isMoELayer(60) && c.moeLayerCount == 60)
         #expect(c.raw["seq_aux"] == .bool(true), "unknown fields are kept")
@@ -54,11 +57,17 @@ struct ModelConfigTests {
     func fp8() throws {
         guard case .object(var members) = Self.k2 else { return }
         members.removeAll { $0.key == "quantization_config" }
-        members.append(("quantization_config", try JSONValue.parse(
-            #"{"activation_scheme":"dynamic","fmt":"e4m3","quant_method":"fp8","weight_block_size":[128,128]}"#)))
+        members.append(
+            (
+                "quantization_config",
+                try JSONValue.parse(
+                    #"{"activation_scheme":"dynamic","fmt":"e4m3","quant_method":"fp8","weight_block_size":[128,128]}"#)
+            ))
         let c = try ModelConfig(json: .object(members), file: "config.json")
         #expect(c.quantization == .fp8Block(try #require({ if case .fp8Block(let f)? = c.quantization { f } else { nil } }())))
-        let expected = TensorInventory.expected(c, layer: 1).first { $0.address == TensorAddress(layer: 1, component: .expertDown, expert: 0, part: .weightScaleInv) }
+        let expected = TensorInventory.expected(c, layer: 1).first {
+            $0.address == TensorAddress(layer: 1, component: .expertDown, expert: 0, part: .weightScaleInv)
+        }
         #expect(expected?.shape == [56, 16])
     }
 

@@ -1,9 +1,10 @@
-import Checkpoint
 import Crypto
 import Foundation
 import TensorIO
-import Testing
 import TestSupport
+import Testing
+
+@testable import Checkpoint
 
 @Suite("tensor addresses and K2's inventory")
 struct TensorInventoryTests {
@@ -13,15 +14,19 @@ struct TensorInventoryTests {
         for e in TensorInventory.expected(c) {
             #expect(TensorAddress(name: e.address.name) == e.address, "\(e.address.name)")
         }
-        #expect(TensorAddress(layer: 3, component: .expertGate, expert: 17, part: .weightPacked).name
+        #expect(
+            TensorAddress(layer: 3, component: .expertGate, expert: 17, part: .weightPacked).name
                 == "model.layers.3.mlp.experts.17.gate_proj.weight_packed")
         #expect(TensorAddress(name: "model.layers.1.mlp.gate.e_score_correction_bias")?.component == .router)
     }
 
-    @Test("names outside the architecture do not parse", arguments: [
-        "model.layers.01.input_layernorm.weight", "model.layers.x.input_layernorm.weight", "model.layers.1.mlp.experts.-1.up_proj.weight",
-        "model.layers.1.mlp.experts.2.fc.weight", "lm_head", "model.embed.weight", "model.layers.1.foo.weight",
-    ])
+    @Test(
+        "names outside the architecture do not parse",
+        arguments: [
+            "model.layers.01.input_layernorm.weight", "model.layers.x.input_layernorm.weight",
+            "model.layers.1.mlp.experts.-1.up_proj.weight",
+            "model.layers.1.mlp.experts.2.fc.weight", "lm_head", "model.embed.weight", "model.layers.1.foo.weight",
+        ])
     func rejects(name: String) {
         #expect(TensorAddress(name: name) == nil)
     }
@@ -83,4 +88,13 @@ func sha256(_ files: [(name: String, bytes: Data)]) -> String {
         h.update(data: f.bytes)
     }
     return h.finalize().map { String(format: "%02x", $0) }.joined()
+}
+
+@Suite("inspect report rendering")
+struct InspectionRenderTests {
+    @Test("byte counts past 2^31 print in full (a %d format once truncated them)")
+    func largeCounts() {
+        let text = InspectionReport.tallyText(.init(tensors: 6912, bytes: 19_025_399_808))
+        #expect(text == "    6912 tensors      19025399808 bytes")
+    }
 }

@@ -27,9 +27,13 @@ struct SystemLibraryTests {
         let a = (0..<(m * k)).map { Float($0 % 5) - 2 }
         let b = (0..<(n * k)).map { Float($0 % 3) * 0.5 - 0.25 }
         var c = [Float](repeating: .nan, count: m * n)
-        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-            BLAS.matmulTransposedB(ap, bp, into: cp, m: m, n: n, k: k)
-        } } }
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.matmulTransposedB(ap, bp, into: cp, m: m, n: n, k: k)
+                }
+            }
+        }
         for i in 0..<m {
             for j in 0..<n {
                 let expected = (0..<k).reduce(Float(0)) { $0 + a[i * k + $1] * b[j * k + $1] }

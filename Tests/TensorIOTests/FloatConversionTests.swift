@@ -64,7 +64,9 @@ struct FloatConversionTests {
     func bulk() {
         let bf: [UInt16] = [0x3F80, 0xC000, 0x0001, 0x7F7F]
         var out = [Float](repeating: 0, count: 4)
-        bf.withUnsafeBytes { raw in out.withUnsafeMutableBufferPointer { FloatConversion.convert(raw.baseAddress!, dtype: .bf16, count: 4, into: $0.baseAddress!) } }
+        bf.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { FloatConversion.convert(raw.baseAddress!, dtype: .bf16, count: 4, into: $0.baseAddress!) }
+        }
         #expect(out == bf.map { FloatConversion.float(bf16: $0) })
     }
 }

@@ -1,13 +1,15 @@
 import Foundation
 import TensorIO
-import Testing
 import TestSupport
+import Testing
 
 /// One test per rule of the Rust reader (k2-checkpoint.md §1.3), named after the attack, on in-memory images.
 @Suite("safetensors header validation")
 struct SafetensorsHeaderTests {
     func parse(_ image: [UInt8]) throws(SafetensorsError) -> SafetensorsHeader {
-        let result = image.withUnsafeBytes { bytes in Result { () throws(SafetensorsError) in try SafetensorsHeader(parsing: bytes, file: "t") } }
+        let result = image.withUnsafeBytes { bytes in
+            Result { () throws(SafetensorsError) in try SafetensorsHeader(parsing: bytes, file: "t") }
+        }
         return try result.get()
     }
 
@@ -40,7 +42,8 @@ struct SafetensorsHeaderTests {
         #expect(throws: SafetensorsError.headerNotUTF8(file: "t")) { try parse(image) }
     }
 
-    @Test("JSON attacks: truncated object, a top-level array, trailing garbage", arguments: [#"{"#, #"[]"#, #"{}x"#, #"{"a":{"dtype":"F32""#])
+    @Test(
+        "JSON attacks: truncated object, a top-level array, trailing garbage", arguments: [#"{"#, #"[]"#, #"{}x"#, #"{"a":{"dtype":"F32""#])
     func headerNotJSON(text: String) {
         #expect { try parse(fileImage(header: text, dataBytes: 0)) } throws: { error in
             if case SafetensorsError.headerNotJSON = error { return true } else { return false }
@@ -70,14 +73,16 @@ struct SafetensorsHeaderTests {
         }
     }
 
-    @Test("negative, fractional or missing shapes are rejected", arguments: [
-        #"{"w":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}}"#,
-        #"{"w":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}}"#,
-        #"{"w":{"dtype":"U8","data_offsets":[0,1]}}"#,
-        #"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0]}}"#,
-        #"{"w":{"shape":[1],"data_offsets":[0,1]}}"#,
-        #"{"w":7}"#,
-    ])
+    @Test(
+        "negative, fractional or missing shapes are rejected",
+        arguments: [
+            #"{"w":{"dtype":"U8","shape":[-1],"data_offsets":[0,0]}}"#,
+            #"{"w":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}}"#,
+            #"{"w":{"dtype":"U8","data_offsets":[0,1]}}"#,
+            #"{"w":{"dtype":"U8","shape":[1],"data_offsets":[0]}}"#,
+            #"{"w":{"shape":[1],"data_offsets":[0,1]}}"#,
+            #"{"w":7}"#,
+        ])
     func invalidTensorEntry(header: String) {
         #expect { try parse(fileImage(header: header, dataBytes: 1)) } throws: { error in
             if case SafetensorsError.invalidTensorEntry = error { return true } else { return false }
@@ -151,7 +156,8 @@ struct SafetensorsHeaderTests {
 
     @Test("accepted as the Rust reader does: leading and trailing whitespace, extra fields, any header order, scalars, empty tensors")
     func lenientWhereTheReferenceIs() throws {
-        let header = "  \t\n" + #"{"b":{"dtype":"U8","shape":[2],"data_offsets":[4,6],"foo":1},"#
+        let header =
+            "  \t\n" + #"{"b":{"dtype":"U8","shape":[2],"data_offsets":[4,6],"foo":1},"#
             + #""a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"e":{"dtype":"BF16","shape":[0,5],"data_offsets":[6,6]}}"# + "   "
         let h = try parse(fileImage(header: header, dataBytes: 6))
         #expect(h.tensors.map(\.name) == ["b", "a", "e"])
@@ -161,7 +167,10 @@ struct SafetensorsHeaderTests {
 
     @Test("random mutations and truncations of a valid file throw or parse, never trap")
     func fuzzNeverTraps() {
-        let valid = fileImage(header: #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"I64","shape":[1],"data_offsets":[16,24]}}"#, dataBytes: 24)
+        let valid = fileImage(
+            header:
+                #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"I64","shape":[1],"data_offsets":[16,24]}}"#,
+            dataBytes: 24)
         var rng = SystemRandomNumberGenerator()
         var rejected = 0
         for _ in 0..<3000 {

@@ -1,7 +1,7 @@
 import Foundation
 import TensorIO
-import Testing
 import TestSupport
+import Testing
 
 @Suite("safetensors writer and golden files")
 struct SafetensorsWriterTests {
@@ -15,9 +15,11 @@ struct SafetensorsWriterTests {
     @Test("write → read round trip keeps every byte, with the header padded to 8")
     func roundTrip() throws {
         var rng = SystemRandomNumberGenerator()
-        let specs = [TensorSpec(name: "a", dtype: .bf16, shape: [3, 5]), TensorSpec(name: "b", dtype: .i32, shape: [7]),
-                     TensorSpec(name: "c", dtype: .u8, shape: [0]), TensorSpec(name: "d", dtype: .f64, shape: []),
-                     TensorSpec(name: "e", dtype: .f4, shape: [6])]
+        let specs = [
+            TensorSpec(name: "a", dtype: .bf16, shape: [3, 5]), TensorSpec(name: "b", dtype: .i32, shape: [7]),
+            TensorSpec(name: "c", dtype: .u8, shape: [0]), TensorSpec(name: "d", dtype: .f64, shape: []),
+            TensorSpec(name: "e", dtype: .f4, shape: [6]),
+        ]
         let tensors = specs.map { s in (s, (0..<s.byteCount).map { _ in UInt8.random(in: 0...255, using: &rng) }) }
         let path = (temporaryFolder() as NSString).appendingPathComponent("x.safetensors")
         try write(tensors, metadata: ["format": "pt"], to: path)
@@ -52,7 +54,9 @@ struct SafetensorsWriterTests {
         }
         let path = (temporaryFolder() as NSString).appendingPathComponent("again.safetensors")
         try write(rebuilt, metadata: ["format": "pt"], to: path)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(contentsOf: URL(fileURLWithPath: folder + "/python_written.safetensors")))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: path))
+                == Data(contentsOf: URL(fileURLWithPath: folder + "/python_written.safetensors")))
     }
 
     @Test("too many bytes, or too few at finish, is an error and leaves no file under the final name")
@@ -61,7 +65,9 @@ struct SafetensorsWriterTests {
         do {
             let writer = try SafetensorsWriter(path: path, tensors: [TensorSpec(name: "w", dtype: .f32, shape: [2])])
             try [UInt8](repeating: 0, count: 4).withUnsafeBytes { try writer.write($0) }
-            #expect(throws: SafetensorsError.wrongByteCount(file: path, tensor: "w", expectedBytes: 8, actualBytes: 4)) { try writer.finish() }
+            #expect(throws: SafetensorsError.wrongByteCount(file: path, tensor: "w", expectedBytes: 8, actualBytes: 4)) {
+                try writer.finish()
+            }
             #expect(throws: SafetensorsError.self) { try [UInt8](repeating: 0, count: 9).withUnsafeBytes { try writer.write($0) } }
         }
         #expect(!FileManager.default.fileExists(atPath: path))
@@ -72,8 +78,9 @@ struct SafetensorsWriterTests {
     @Test("duplicate names cannot be written")
     func duplicateNames() {
         #expect(throws: SafetensorsError.duplicateTensor(file: "f", tensor: "w")) {
-            _ = try SafetensorsWriter.header(for: [TensorSpec(name: "w", dtype: .u8, shape: [1]), TensorSpec(name: "w", dtype: .u8, shape: [1])],
-                                             metadata: [:], file: "f")
+            _ = try SafetensorsWriter.header(
+                for: [TensorSpec(name: "w", dtype: .u8, shape: [1]), TensorSpec(name: "w", dtype: .u8, shape: [1])],
+                metadata: [:], file: "f")
         }
     }
 }

@@ -1,17 +1,19 @@
 import Foundation
 import TensorIO
-import Testing
 import TestSupport
+import Testing
 
 @Suite("sharded checkpoints, index checks and the Hugging Face cache layout")
 struct ShardedCheckpointTests {
     /// Two shards: a.safetensors {x, y}, b.safetensors {z}; returns the folder.
     func makeCheckpoint() throws -> String {
         let folder = temporaryFolder()
-        let writer = ShardedWriter(folder: folder, shards: [
-            ("a.safetensors", [TensorSpec(name: "x", dtype: .f32, shape: [2]), TensorSpec(name: "y", dtype: .u8, shape: [3])]),
-            ("b.safetensors", [TensorSpec(name: "z", dtype: .bf16, shape: [2, 2])]),
-        ])
+        let writer = ShardedWriter(
+            folder: folder,
+            shards: [
+                ("a.safetensors", [TensorSpec(name: "x", dtype: .f32, shape: [2]), TensorSpec(name: "y", dtype: .u8, shape: [3])]),
+                ("b.safetensors", [TensorSpec(name: "z", dtype: .bf16, shape: [2, 2])]),
+            ])
         for _ in 0..<2 {
             let w = try writer.beginShard()
             for spec in w.order { try [UInt8](repeating: 7, count: spec.byteCount).withUnsafeBytes { try w.write($0) } }
@@ -50,7 +52,10 @@ struct ShardedCheckpointTests {
     func tensorMissingFromShard() throws {
         let folder = try makeCheckpoint()
         try editIndex(folder) { $0 = $0.replacingOccurrences(of: #""x": "a.safetensors""#, with: #""x": "b.safetensors""#) }
-        #expect(throws: SafetensorsError.tensorMissingFromShard(index: folder + "/model.safetensors.index.json", tensor: "x", shard: "b.safetensors")) {
+        #expect(
+            throws: SafetensorsError.tensorMissingFromShard(
+                index: folder + "/model.safetensors.index.json", tensor: "x", shard: "b.safetensors")
+        ) {
             try SafetensorsCheckpoint(path: folder)
         }
     }
@@ -59,14 +64,20 @@ struct ShardedCheckpointTests {
     func tensorNotInIndex() throws {
         let folder = try makeCheckpoint()
         try editIndex(folder) { $0 = $0.replacingOccurrences(of: #""y": "a.safetensors","#, with: "") }
-        #expect(throws: SafetensorsError.tensorNotInIndex(shard: folder + "/a.safetensors", tensor: "y")) { try SafetensorsCheckpoint(path: folder) }
+        #expect(throws: SafetensorsError.tensorNotInIndex(shard: folder + "/a.safetensors", tensor: "y")) {
+            try SafetensorsCheckpoint(path: folder)
+        }
     }
 
     @Test("the same tensor in two shards is caught")
     func tensorInTwoShards() throws {
         let folder = try makeCheckpoint()
-        let w = try SafetensorsWriter(path: folder + "/b.safetensors", tensors: [TensorSpec(name: "z", dtype: .bf16, shape: [2, 2]),
-                                                                                 TensorSpec(name: "x", dtype: .f32, shape: [2])])
+        let w = try SafetensorsWriter(
+            path: folder + "/b.safetensors",
+            tensors: [
+                TensorSpec(name: "z", dtype: .bf16, shape: [2, 2]),
+                TensorSpec(name: "x", dtype: .f32, shape: [2]),
+            ])
         try [UInt8](repeating: 1, count: 16).withUnsafeBytes { try w.write($0) }
         try w.finish()
         #expect(throws: SafetensorsError.tensorInTwoShards(tensor: "x", firstShard: "a.safetensors", secondShard: "b.safetensors")) {

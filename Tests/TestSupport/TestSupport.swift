@@ -23,8 +23,10 @@ public func writeTemporaryFile(_ bytes: [UInt8], name: String = "t.safetensors")
 }
 
 /// A synthetic K2-form checkpoint (the code behind `ingot synth`) in a fresh folder.
-public func tinyCheckpoint(preset: SyntheticCheckpoint.Preset = .tiny, layers: Int? = nil, experts: Int? = nil,
-                           seed: UInt64 = 0) throws -> String {
+public func tinyCheckpoint(
+    preset: SyntheticCheckpoint.Preset = .tiny, layers: Int? = nil, experts: Int? = nil,
+    seed: UInt64 = 0
+) throws -> String {
     let folder = temporaryFolder("ingot-synth")
     try SyntheticCheckpoint.write(to: folder, options: .init(preset: preset, layers: layers, experts: experts, seed: seed), threads: 2)
     return folder

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import TensorIO
-import Testing
 import TestSupport
+import Testing
 
 @testable import ingot
 
@@ -51,7 +51,8 @@ struct CLITests {
     func inspectFindings() throws {
         let folder = try tinyCheckpoint()
         let path = folder + "/config.json"
-        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: #""n_routed_experts": 8"#, with: #""n_routed_experts": 9"#)
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(
+            of: #""n_routed_experts": 8"#, with: #""n_routed_experts": 9"#)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let r = try runIngot(["inspect", folder])
         #expect(r.status == 1)
@@ -60,7 +61,9 @@ struct CLITests {
     }
 
     /// Each malformed input: exit 2, one line on stderr starting with "error: " and naming the file.
-    @Test("malformed checkpoints give one clear line and exit 2", arguments: ["truncated", "garbage-header", "no-config", "missing-shard", "bad-config-field", "no-checkpoint"])
+    @Test(
+        "malformed checkpoints give one clear line and exit 2",
+        arguments: ["truncated", "garbage-header", "no-config", "missing-shard", "bad-config-field", "no-checkpoint"])
     func malformed(defect: String) throws {
         let folder = try tinyCheckpoint()
         let shard = folder + "/model-00002-of-000004.safetensors"
@@ -84,7 +87,8 @@ struct CLITests {
             named = "model-00002-of-000004.safetensors"
         case "bad-config-field":
             named = folder + "/config.json"
-            let text = try String(contentsOfFile: named, encoding: .utf8).replacingOccurrences(of: #""hidden_size": 64"#, with: #""hidden_size": "big""#)
+            let text = try String(contentsOfFile: named, encoding: .utf8).replacingOccurrences(
+                of: #""hidden_size": 64"#, with: #""hidden_size": "big""#)
             try text.write(toFile: named, atomically: true, encoding: .utf8)
         default:
             named = folder + "/empty"
@@ -110,10 +114,14 @@ struct CLITests {
         #expect(again.status == 64, "refuses to overwrite a checkpoint")
     }
 
-    @Test("bad flags are rejected before any work (exit 64)", arguments: [["synth", "-o", "/tmp/x", "--layers", "0"],
-                                                                          ["synth", "-o", "/tmp/x", "--threads", "0"],
-                                                                          ["synth", "-o", "/tmp/x", "--preset", "huge"],
-                                                                          ["inspect"]])
+    @Test(
+        "bad flags are rejected before any work (exit 64)",
+        arguments: [
+            ["synth", "-o", "/tmp/x", "--layers", "0"],
+            ["synth", "-o", "/tmp/x", "--threads", "0"],
+            ["synth", "-o", "/tmp/x", "--preset", "huge"],
+            ["inspect"],
+        ])
     func badFlags(arguments: [String]) throws {
         #expect(throws: (any Error).self) { _ = try Ingot.parseAsRoot(arguments) }
         #expect(try runIngot(arguments).status == 64)

@@ -5,7 +5,8 @@ import TensorIO
 extension Ingot {
     struct Inspect: IngotCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Summarize a checkpoint: architecture, shards, tensors by kind and dtype, quantization; warn about anything suspicious.",
+            abstract:
+                "Summarize a checkpoint: architecture, shards, tensors by kind and dtype, quantization; warn about anything suspicious.",
             discussion: "Every header and the index are validated first. Exit 1 when there are warnings.")
 
         @OptionGroup var input: ModelOptions

@@ -44,9 +44,10 @@ extension Ingot {
             }
             bar?.finish()
             let seconds = Date().timeIntervalSince(started)
-            print("wrote \(summary.folder): \(summary.shards.count) shards, \(summary.tensorCount) tensors, "
-                + "\(formatBytes(summary.dataBytes)) in \(String(format: "%.1f", seconds)) s "
-                + "(\(formatBytes(Int(Double(summary.dataBytes) / max(seconds, 1e-9))))/s)")
+            print(
+                "wrote \(summary.folder): \(summary.shards.count) shards, \(summary.tensorCount) tensors, "
+                    + "\(formatBytes(summary.dataBytes)) in \(String(format: "%.1f", seconds)) s "
+                    + "(\(formatBytes(Int(Double(summary.dataBytes) / max(seconds, 1e-9))))/s)")
         }
     }
 }
