@@ -23,18 +23,21 @@ let package = Package(
         // Libraries, lowest first: a target names only targets above it.
         .target(name: "TensorIO"),
         .target(name: "Checkpoint", dependencies: ["TensorIO", yams, crypto]),
-        .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "CZstd", crypto]),
-        .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "BundleFormat", "COpenBLAS"]),
+        .target(name: "Quantization", dependencies: ["TensorIO", "Checkpoint"]),
+        .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
+        .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS"]),
         .target(name: "Evaluation", dependencies: ["Checkpoint", "Inference", "CHDF5"]),
         .executableTarget(name: "ingot", dependencies: [
-            "TensorIO", "Checkpoint", "BundleFormat", "Inference", "Evaluation", argumentParser,
+            "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", argumentParser,
         ]),
         // Tests: one target per library, the C libraries, and the CLI.
-        .target(name: "TestSupport", dependencies: ["TensorIO", "Checkpoint"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["TensorIO", "Checkpoint", "Quantization"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorIO", "TestSupport", crypto]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
-        .testTarget(name: "ingotTests", dependencies: ["ingot", "TensorIO", "Checkpoint", "TestSupport", argumentParser, crypto]),
+        .testTarget(
+            name: "ingotTests", dependencies: ["ingot", "TensorIO", "Checkpoint", "Quantization", "Evaluation", "TestSupport", argumentParser, crypto]),
     ]
 )
 

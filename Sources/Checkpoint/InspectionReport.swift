@@ -121,35 +121,17 @@ public struct InspectionReport: Sendable {
         var warnings: [String] = []
         if case .unknown(let reason) = model.kind { warnings.append("checkpoint form not recognized: \(reason)") }
         let c = model.config
-        var options = TensorInventory.Options()
-        if let shape = present.first(where: { TensorAddress(name: $0.key)?.part == .weightShape })?.value {
-            options.weightShapeDType = shape.dtype
-        }
-        let expected = TensorInventory.expected(c, options: options)
-        var expectedNames = Set<String>()
+        let issues = InventoryCheck.compare(model)
         var missing: [String] = []
+        var unexpected: [String] = []
         var wrong: [String] = []
-        for e in expected {
-            let name = e.address.name
-            expectedNames.insert(name)
-            guard let t = present[name] else { missing.append(name); continue }
-            if t.shape != e.shape { wrong.append("\(name): shape \(t.shape), config implies \(e.shape)") }
-            if t.dtype != e.dtype && !e.alsoAccepted.contains(t.dtype) {
-                wrong.append("\(name): dtype \(t.dtype.rawValue), expected \(e.dtype.rawValue)")
+        for issue in issues {
+            switch issue {
+            case .missing: missing.append(issue.name)
+            case .unexpected: unexpected.append(issue.name)
+            case .shape, .dtype: wrong.append(issue.message)
             }
         }
-        let extraLayerLimit = c.numHiddenLayers + c.numNextnPredictLayers
-        let unexpected = present.keys.filter { name in
-            guard !expectedNames.contains(name) else { return false }
-            // MTP layers (num_nextn_predict_layers) are stored past the last layer and not checked.
-            if let a = TensorAddress(name: name), let l = a.layer, l >= c.numHiddenLayers, l < extraLayerLimit { return false }
-            if name.hasPrefix("model.layers."), c.numNextnPredictLayers > 0,
-                let l = Int(name.dropFirst("model.layers.".count).prefix { $0 != "." }), l >= c.numHiddenLayers, l < extraLayerLimit
-            {
-                return false
-            }
-            return true
-        }.sorted()
         if !missing.isEmpty {
             var modules: [String] = []
             for name in missing {

@@ -54,3 +54,10 @@ public func folderContents(_ folder: String) throws -> [(name: String, bytes: Da
         (name, try Data(contentsOf: URL(fileURLWithPath: (folder as NSString).appendingPathComponent(name))))
     }
 }
+
+/// A standard normal draw (Box–Muller) from a seeded generator.
+public func normal(_ rng: inout SplitMix64) -> Float {
+    let u1 = Double(rng.next() >> 11) / Double(1 << 53) + 1e-12
+    let u2 = Double(rng.next() >> 11) / Double(1 << 53)
+    return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+}
