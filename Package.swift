@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["TensorIO", "Checkpoint"]),
         .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS"]),
-        .target(name: "Evaluation", dependencies: ["Checkpoint", "Inference", "CHDF5"]),
+        .target(name: "Evaluation", dependencies: ["Checkpoint", "Quantization", "Inference", "CHDF5"]),
         .executableTarget(name: "ingot", dependencies: [
             "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", argumentParser,
         ]),

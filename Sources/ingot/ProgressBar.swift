@@ -2,9 +2,10 @@ import Foundation
 
 /// Draws progress on stderr: a redrawn bar with rate and ETA on a terminal, a plain line every few
 /// seconds otherwise (logs, CI).
-final class ProgressBar {
+final class ProgressBar: @unchecked Sendable {
+    // Sendable: update() is called from one thread at a time (callers serialize it).
     private let label: String
-    private let total: Int
+    private var total: Int
     private let start = Date()
     private var lastDraw = Date.distantPast
     private let isTTY = isatty(STDERR_FILENO) != 0
@@ -17,7 +18,8 @@ final class ProgressBar {
     }
 
     /// Reports `done` of `total` bytes; draws at most 10 times a second (every 5 s without a TTY).
-    func update(_ done: Int, detail: String = "") {
+    func update(_ done: Int, total newTotal: Int? = nil, detail: String = "") {
+        if let newTotal { total = max(newTotal, 1) }
         guard !quiet else { return }
         let now = Date()
         let interval = isTTY ? 0.1 : 5
