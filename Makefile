@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: setup build release test lint demo recipes bench bench-synth clean python-fixtures
+.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify clean python-fixtures
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -48,11 +48,15 @@ python-fixtures:
 	python3 fixtures/scripts/make_safetensors_golden.py
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
-bench: bench-synth
+bench: bench-synth bench-verify
 
 ## bench-synth: synth --preset k2 --layers 2 vs dd of the same byte count (write speed).
 bench-synth: release
 	bash bench/synth.sh
+
+## bench-verify: verify of a one-MoE-layer K2-shaped checkpoint vs cat of the same files, cold and warm cache.
+bench-verify: release
+	bash bench/verify.sh
 
 clean:
 	rm -rf .build

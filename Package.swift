@@ -23,7 +23,9 @@ let package = Package(
         // Libraries, lowest first: a target names only targets above it.
         .target(name: "TensorIO"),
         .target(name: "Checkpoint", dependencies: ["TensorIO", yams, crypto]),
-        .target(name: "Quantization", dependencies: ["TensorIO", "Checkpoint"]),
+        // verify's hot loops in C with AVX2 (see Sources/CKernels/include/ckernels.h for why).
+        .target(name: "CKernels", path: "Sources/CKernels", publicHeadersPath: "include"),
+        .target(name: "Quantization", dependencies: ["TensorIO", "Checkpoint", "CKernels"]),
         .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS"]),
         .target(name: "Evaluation", dependencies: ["Checkpoint", "Quantization", "Inference", "CHDF5"]),

@@ -1,3 +1,5 @@
+internal import CKernels
+public import Checkpoint
 public import TensorIO
 
 /// Statistics kernels over packed INT4 data and BF16 scales, without per-element allocation.
@@ -14,63 +16,41 @@ public enum Int4Statistics {
         return counts
     }
 
-    /// Fast path: a byte histogram in four interleaved tables (no store-to-load dependency between
-    /// neighbouring bytes), folded into nibble counts at the end; adds into `counts` (16 entries).
-    public static func addHistogram(_ packed: UnsafeRawBufferPointer, into counts: UnsafeMutablePointer<Int>) {
-        let tables = UnsafeMutablePointer<UInt32>.allocate(capacity: 4 * 256)
-        defer { tables.deallocate() }
-        var n = packed.count
-        var offset = 0
-        // UInt32 counters cannot overflow within 2^32 − 1 bytes per table; fold every 1 GiB.
-        while n > 0 {
-            let chunk = min(n, 1 << 30)
-            tables.initialize(repeating: 0, count: 4 * 256)
-            byteHistogram(UnsafeRawBufferPointer(rebasing: packed[offset..<(offset + chunk)]), tables)
-            for v in 0..<256 {
-                let c = Int(tables[v]) + Int(tables[256 + v]) + Int(tables[512 + v]) + Int(tables[768 + v])
-                counts[v & 0x0F] += c
-                counts[v >> 4] += c
-            }
-            offset += chunk
-            n -= chunk
+    /// Fast path (AVX2 in C): adds the nibble counts of `packed` into `counts` (16 entries) and returns
+    /// ``contentHash(_:seed:)`` of the same bytes, in one pass.
+    @discardableResult
+    public static func addHistogram(_ packed: UnsafeRawBufferPointer, into counts: UnsafeMutablePointer<Int>, seed: UInt64 = 0) -> UInt64 {
+        var local = [Int64](repeating: 0, count: 16)
+        let hash = local.withUnsafeMutableBufferPointer { c in
+            ingot_nibble_histogram(packed.baseAddress?.assumingMemoryBound(to: UInt8.self), packed.count, c.baseAddress, seed)
         }
+        for v in 0..<16 { counts[v] += Int(local[v]) }
+        return hash
     }
 
-    private static func byteHistogram(_ bytes: UnsafeRawBufferPointer, _ t: UnsafeMutablePointer<UInt32>) {
-        guard let base = bytes.baseAddress else { return }
-        let words = bytes.count / 8
-        for w in 0..<words {
-            let v = base.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self)
-            t[Int(v & 0xFF)] &+= 1
-            t[256 + Int((v >> 8) & 0xFF)] &+= 1
-            t[512 + Int((v >> 16) & 0xFF)] &+= 1
-            t[768 + Int((v >> 24) & 0xFF)] &+= 1
-            t[Int((v >> 32) & 0xFF)] &+= 1
-            t[256 + Int((v >> 40) & 0xFF)] &+= 1
-            t[512 + Int((v >> 48) & 0xFF)] &+= 1
-            t[768 + Int(v >> 56)] &+= 1
-        }
-        for i in (words * 8)..<bytes.count { t[Int(bytes[i])] &+= 1 }
-    }
-
-    /// A fast 64-bit content hash (for finding byte-identical experts; confirm with a byte compare).
+    /// Reference content hash (for finding byte-identical experts; confirm with a byte compare): four 64-bit
+    /// lanes s[k] = seed + k·G; per 32-byte block with words w[k], t = s[k] ^ w[k], s[k] = lo32(t)·0x9E3779B1 +
+    /// t >> 32; trailing bytes fold into lane 0 with FNV-1a; the lanes and the length are mixed with SplitMix64.
+    /// ``addHistogram(_:into:seed:)`` and ``contentHashFast(_:seed:)`` compute the same value.
     public static func contentHash(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
-        guard let base = bytes.baseAddress else { return seed }
-        var h0 = seed ^ 0x9E37_79B9_7F4A_7C15, h1 = seed &+ 0x632B_E59B_D9B4_E019
-        let words = bytes.count / 16
-        for w in 0..<words {
-            let a = base.loadUnaligned(fromByteOffset: w * 16, as: UInt64.self)
-            let b = base.loadUnaligned(fromByteOffset: w * 16 + 8, as: UInt64.self)
-            h0 = (h0 ^ a) &* 0xFF51_AFD7_ED55_8CCD
-            h1 = (h1 ^ b) &* 0xC4CE_B9FE_1A85_EC53
-            h0 = h0 ^ (h0 >> 29)
-            h1 = h1 ^ (h1 >> 31)
+        let g: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var s: [UInt64] = [seed, seed &+ g, seed &+ 2 &* g, seed &+ 3 &* g]
+        let blocks = bytes.count / 32
+        for b in 0..<blocks {
+            for k in 0..<4 {
+                let t = s[k] ^ bytes.loadUnaligned(fromByteOffset: b * 32 + k * 8, as: UInt64.self)
+                s[k] = (t & 0xFFFF_FFFF) &* 0x9E37_79B1 &+ (t >> 32)
+            }
         }
-        for i in (words * 16)..<bytes.count { h0 = (h0 ^ UInt64(bytes[i])) &* 0x100_0000_01B3 }
-        var z = h0 ^ (h1 &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(bytes.count)
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        for i in (blocks * 32)..<bytes.count { s[0] = (s[0] ^ UInt64(bytes[i])) &* 0x100_0000_01B3 }
+        var h: UInt64 = 0
+        for k in 0..<4 { h = SplitMix64.mix(h ^ s[k]) }
+        return SplitMix64.mix(h ^ UInt64(bytes.count))
+    }
+
+    /// ``contentHash(_:seed:)`` computed in C.
+    public static func contentHashFast(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+        ingot_content_hash(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, seed)
     }
 }
 
@@ -93,24 +73,41 @@ public struct ScaleStatistics: Sendable, Equatable {
     /// Scales that make a weight unusable (NaN, ±inf, zero or negative).
     public var bad: Int { nan + infinite + zero + negative }
 
-    /// Folds in BF16 scale values (raw little-endian bits).
+    /// Folds in BF16 scale values (raw little-endian bits): the AVX2 kernel in C.
     public mutating func add(bf16 bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count % 2 == 0)
+        var c = ingot_scale_counts()
+        var lo = minimum, hi = maximum
+        Self.exactTable.withUnsafeBufferPointer { table in
+            ingot_bf16_scale_stats(
+                bytes.baseAddress?.assumingMemoryBound(to: UInt16.self), bytes.count / 2, table.baseAddress, &c, &lo, &hi)
+        }
+        count += bytes.count / 2
+        nan += Int(c.nan)
+        infinite += Int(c.infinite)
+        zero += Int(c.zero)
+        negative += Int(c.negative)
+        notFP16Exact += Int(c.not_fp16_exact)
+        minimum = lo
+        maximum = hi
+    }
+
+    /// Reference: one scale at a time; the tests trust this one.
+    public mutating func addReference(bf16 bytes: UnsafeRawBufferPointer) {
         precondition(bytes.count % 2 == 0)
         let n = bytes.count / 2
         count += n
-        Self.exactTable.withUnsafeBufferPointer { exact in
-            for i in 0..<n {
-                let bits = bytes.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
-                let magnitude = bits & 0x7FFF
-                if magnitude > 0x7F80 { nan += 1; continue }
-                if magnitude == 0x7F80 { infinite += 1; continue }
-                if magnitude == 0 { zero += 1; continue }
-                if bits & 0x8000 != 0 { negative += 1 }
-                if exact[Int(bits)] == 0 { notFP16Exact += 1 }
-                let v = FloatConversion.float(bf16: bits)
-                minimum = min(minimum, v)
-                maximum = max(maximum, v)
-            }
+        for i in 0..<n {
+            let bits = bytes.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
+            let magnitude = bits & 0x7FFF
+            if magnitude > 0x7F80 { nan += 1; continue }
+            if magnitude == 0x7F80 { infinite += 1; continue }
+            if magnitude == 0 { zero += 1; continue }
+            if bits & 0x8000 != 0 { negative += 1 }
+            if !Q4_0Conversion.isScaleExact(bf16: bits) { notFP16Exact += 1 }
+            let v = FloatConversion.float(bf16: bits)
+            minimum = min(minimum, v)
+            maximum = max(maximum, v)
         }
     }
 
@@ -132,8 +129,23 @@ public struct ScaleStatistics: Sendable, Equatable {
 
 /// Non-finite counts of a dense float tensor.
 public enum DenseStatistics {
-    /// NaN and ±inf counts of a BF16, F16, F32 or F64 tensor's bytes; (0, 0) for other dtypes.
+    /// NaN and ±inf counts of a BF16, F16, F32 or F64 tensor's bytes; (0, 0) for other dtypes. AVX2 kernel in C
+    /// for the 16- and 32-bit types.
     public static func nonFinite(_ bytes: UnsafeRawBufferPointer, dtype: DType) -> (nan: Int, infinite: Int) {
+        let kind: Int32
+        switch dtype {
+        case .bf16: kind = 2
+        case .f16: kind = 3
+        case .f32: kind = 4
+        default: return nonFiniteReference(bytes, dtype: dtype)
+        }
+        var nan: Int64 = 0, inf: Int64 = 0
+        ingot_nonfinite(bytes.baseAddress, bytes.count / (kind == 4 ? 4 : 2), kind, &nan, &inf)
+        return (Int(nan), Int(inf))
+    }
+
+    /// Reference: one value at a time.
+    public static func nonFiniteReference(_ bytes: UnsafeRawBufferPointer, dtype: DType) -> (nan: Int, infinite: Int) {
         var nan = 0, inf = 0
         switch dtype {
         case .bf16, .f16:

@@ -84,16 +84,19 @@ struct WorkPlan {
                 switch item.role {
                 case .packed:
                     for v in 0..<16 { histogram[v] = 0 }
-                    histogram.withUnsafeMutableBufferPointer { Int4Statistics.addHistogram(bytes, into: $0.baseAddress!) }
+                    r.hash = histogram.withUnsafeMutableBufferPointer {
+                        Int4Statistics.addHistogram(bytes, into: $0.baseAddress!, seed: UInt64(item.chunk))
+                    }
                     r.histogram = histogram
-                    r.hash = Int4Statistics.contentHash(bytes, seed: UInt64(item.chunk))
                 case .scale:
                     r.scales.add(bf16: bytes)
-                    r.hash = Int4Statistics.contentHash(bytes, seed: UInt64(item.chunk))
+                    r.hash = Int4Statistics.contentHashFast(bytes, seed: UInt64(item.chunk))
                 case .dense:
                     (r.nan, r.infinite) = DenseStatistics.nonFinite(bytes, dtype: item.tensor.dtype)
                 }
                 results.value[i] = r
+                let file = files[item.file]
+                file.mapping.release(offset: file.header.dataStart + item.tensor.begin + item.range.lowerBound, count: item.range.count)
                 progress.add(bytes.count)
             }
         }

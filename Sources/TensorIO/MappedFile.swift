@@ -39,6 +39,18 @@ public final class MappedFile: @unchecked Sendable {
     /// The whole file.
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
 
+    /// Drops this process's mapping of the whole pages inside a range it is done with (`madvise(MADV_DONTNEED)`;
+    /// the page cache keeps the data, a later access faults it back in). Keeps resident memory flat while
+    /// streaming through files larger than RAM.
+    public func release(offset: Int, count: Int) {
+        guard let base, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page
+        let end = min(length, offset + count) / page * page
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     /// Tells the kernel a range will be read sequentially soon (`madvise(MADV_WILLNEED)`).
     public func adviseWillNeed(offset: Int, count: Int) {
         guard let base, count > 0 else { return }

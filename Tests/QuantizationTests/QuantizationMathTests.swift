@@ -115,3 +115,62 @@ struct QuantizationMathTests {
         #expect(h.withUnsafeBytes { DenseStatistics.nonFinite($0, dtype: .f16) } == (1, 1))
     }
 }
+
+@Suite("C kernels agree with their Swift reference twins")
+struct KernelTwinTests {
+    static let sizes = [0, 1, 2, 3, 5, 7, 8, 15, 16, 17, 31, 33, 63, 67, 127, 129, 255, 1023, 4064, 4065, 100_003]
+
+    @Test("nibble histogram and content hash", arguments: sizes)
+    func histogramAndHash(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count) &+ 99)
+        let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        bytes.withUnsafeBytes { raw in
+            var fast = [Int](repeating: 0, count: 16)
+            let hash = fast.withUnsafeMutableBufferPointer { Int4Statistics.addHistogram(raw, into: $0.baseAddress!, seed: 5) }
+            #expect(fast == Int4Statistics.histogramReference(raw))
+            #expect(hash == Int4Statistics.contentHash(raw, seed: 5))
+            #expect(Int4Statistics.contentHashFast(raw, seed: 5) == hash)
+        }
+    }
+
+    @Test("BF16 scale statistics, with specials sprinkled in", arguments: sizes)
+    func scales(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count) &+ 7)
+        let specials: [UInt16] = [0x7FC0, 0x7F80, 0xFF80, 0x0000, 0x8000, 0xBB00, 0x3300, 0x4780, 0x0001]
+        let values: [UInt16] = (0..<count).map { i in
+            let r = rng.next()
+            if r % 37 == 0 { return specials[Int(r >> 8) % specials.count] }
+            return 0x3A80 + UInt16(truncatingIfNeeded: r >> 20) % 0x0300  // ≈ 1e-3 … 1e-2
+        }
+        var fast = ScaleStatistics(), reference = ScaleStatistics()
+        values.withUnsafeBytes {
+            fast.add(bf16: $0)
+            reference.addReference(bf16: $0)
+        }
+        #expect(fast == reference)
+    }
+
+    @Test("non-finite counts of BF16, F16 and F32", arguments: sizes)
+    func nonFinite(count: Int) {
+        var rng = SplitMix64(seed: UInt64(count) &+ 3)
+        let specials: [UInt16] = [0x7F80, 0x7FC0, 0x7C00, 0x7E00, 0xFF81]
+        var halves: [UInt16] = []
+        for _ in 0..<count {
+            let r = rng.next()
+            let plain = UInt16(truncatingIfNeeded: r >> 16) & 0x3FFF
+            halves.append(r % 11 == 0 ? specials[Int(r >> 8) % 5] : plain)
+        }
+        let floats: [Float] = (0..<count).map { (i: Int) -> Float in
+            if i % 13 != 0 { return Float(i) }
+            return i % 2 == 0 ? Float.nan : -Float.infinity
+        }
+        halves.withUnsafeBytes { raw in
+            for dtype in [DType.bf16, .f16] {
+                #expect(DenseStatistics.nonFinite(raw, dtype: dtype) == DenseStatistics.nonFiniteReference(raw, dtype: dtype))
+            }
+        }
+        floats.withUnsafeBytes { raw in
+            #expect(DenseStatistics.nonFinite(raw, dtype: .f32) == DenseStatistics.nonFiniteReference(raw, dtype: .f32))
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/* Sources/CKernels: verify's hot loops in C with AVX2.
+   Why C: Swift 6.3's SIMD32<UInt8> compare/accumulate code is scalarized on this target (measured: movzbl/movb
+   per lane, stack spills), which held `ingot verify` to 0.30x of a warm-cache `cat`. Each function has a Swift
+   twin (`...Reference`) that the tests compare it with. Dispatch to AVX2 happens at run time; other CPUs get
+   the portable loops. */
+#ifndef INGOT_CKERNELS_H
+#define INGOT_CKERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Adds the counts of each nibble value (u = q + 8: index 0 is level -8) of `n` packed INT4 bytes into
+   counts[16], and returns a 64-bit content hash of the bytes seeded with `seed`. */
+uint64_t ingot_nibble_histogram(const uint8_t *bytes, size_t n, int64_t counts[16], uint64_t seed);
+
+/* The content hash alone (scalar; see kernels.c for its definition). */
+uint64_t ingot_content_hash(const uint8_t *bytes, size_t n, uint64_t seed);
+
+/* Statistics of `n` BF16 scales (raw bits). Counts are added, min/max (of finite, non-zero values, as floats)
+   are folded into *min_value and *max_value. `fp16_exact_table` has 65536 entries, 1 where the BF16 pattern
+   converts to F16 exactly. */
+typedef struct {
+    int64_t nan, infinite, zero, negative, not_fp16_exact;
+} ingot_scale_counts;
+void ingot_bf16_scale_stats(const uint16_t *bits, size_t n, const uint8_t *fp16_exact_table, ingot_scale_counts *counts,
+                            float *min_value, float *max_value);
+
+/* NaN and infinity counts of `n` values: width 2 = BF16, 3 = F16 (2 bytes), 4 = F32. */
+void ingot_nonfinite(const void *values, size_t n, int kind, int64_t *nan, int64_t *infinite);
+
+#endif
