@@ -46,6 +46,9 @@ recipes:
 python-fixtures:
 	pip install -q 'safetensors==0.8.0' 'numpy>=2'
 	python3 fixtures/scripts/make_safetensors_golden.py
+	pip install -q torch compressed-tensors h5py
+	python3 fixtures/scripts/make_quantization_golden.py
+	bash fixtures/scripts/regenerate_tool_goldens.sh
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
 bench: bench-synth bench-verify

@@ -30,15 +30,31 @@ public enum SyntheticCheckpoint {
         public var seed: UInt64
         /// dtype of `weight_shape` (compressed-tensors writes I64).
         public var weightShapeDType: DType
+        /// On-disk form of the weights.
+        public var form: Form
 
         /// Creates options.
-        public init(preset: Preset, layers: Int? = nil, experts: Int? = nil, seed: UInt64 = 0, weightShapeDType: DType = .i64) {
+        public init(
+            preset: Preset, layers: Int? = nil, experts: Int? = nil, seed: UInt64 = 0, weightShapeDType: DType = .i64,
+            form: Form = .int4
+        ) {
             self.preset = preset
             self.layers = layers
             self.experts = experts
             self.seed = seed
             self.weightShapeDType = weightShapeDType
+            self.form = form
         }
+    }
+
+    /// Which checkpoint form to write.
+    public enum Form: String, CaseIterable, Sendable {
+        /// K2-Thinking: routed experts INT4 pack-quantized group 32, the rest BF16.
+        case int4
+        /// Unquantized BF16 everywhere (a source for `ingot quantize`).
+        case bf16
+        /// K2-Instruct / DeepSeek-V3: FP8 E4M3 128×128 blocks with F32 weight_scale_inv.
+        case fp8
     }
 
     /// Progress of a write: bytes of tensor data done out of the total.
@@ -92,7 +108,11 @@ public enum SyntheticCheckpoint {
             ],
             ignore: ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"])
         let i = JSONValue.int
-        return .object([
+        let fp8Config = JSONValue.object([
+            ("activation_scheme", .string("dynamic")), ("fmt", .string("e4m3")), ("quant_method", .string("fp8")),
+            ("weight_block_size", .array([.int(128), .int(128)])),
+        ])
+        let members: [(key: String, value: JSONValue)] = [
             ("architectures", .array([.string("DeepseekV3ForCausalLM")])),
             ("attention_bias", .bool(false)),
             ("attention_dropout", .number("0.0")),
@@ -132,7 +152,12 @@ public enum SyntheticCheckpoint {
             ("q_lora_rank", i(d.qLora)),
             ("qk_nope_head_dim", i(d.nope)),
             ("qk_rope_head_dim", i(d.rope)),
-            ("quantization_config", quantization.json),
+            (
+                "quantization_config",
+                options.form == .int4
+                    ? quantization.json
+                    : options.form == .fp8 ? fp8Config : .null
+            ),
             ("rms_norm_eps", .number("1e-05")),
             (
                 "rope_scaling",
@@ -158,7 +183,9 @@ public enum SyntheticCheckpoint {
             ("use_cache", .bool(true)),
             ("v_head_dim", i(d.v)),
             ("vocab_size", i(d.vocab)),
-        ])
+        ]
+        // No quantization_config at all for the BF16 form, as an unquantized HF checkpoint has none.
+        return .object(members.filter { $0.value != .null })
     }
 
     /// The shard plan: shard k holds layer k (shard 1 also the embedding), the last the norm and head.

@@ -41,6 +41,17 @@ public struct TensorAddress: Hashable, Sendable, Comparable, CustomStringConvert
             default: true
             }
         }
+        /// The module's class in the reference model (compressed-tensors targets match it): the router is a
+        /// `MoEGate`, not an `nn.Linear`, so a `Linear` target never quantizes it.
+        public var className: String {
+            switch self {
+            case .embedTokens: "Embedding"
+            case .finalNorm, .inputNorm, .postAttentionNorm, .qANorm, .kvANorm: "DeepseekV3RMSNorm"
+            case .router: "MoEGate"
+            default: "Linear"
+            }
+        }
+
         /// The coarse kind used in reports.
         public var kind: Kind {
             switch self {

@@ -8,6 +8,7 @@ struct TensorFiller: Sendable {
 
     enum Content: Sendable {
         case int4Levels
+        case fp8Values
         case scales
         case shape([Int])
         case normal(std: Float)
@@ -30,8 +31,15 @@ struct TensorFiller: Sendable {
         case .weightShape?:
             content = .shape(logicalShape ?? [])
         case .correctionBias?: content = .smallUniform
+        case .weightScaleInv?: content = .smallUniform
         default:
-            if spec.shape.count == 1 { content = .ones } else { content = .normal(std: 0.02) }
+            if spec.dtype == .f8E4M3 {
+                content = .fp8Values
+            } else if spec.shape.count == 1 {
+                content = .ones
+            } else {
+                content = .normal(std: 0.02)
+            }
         }
     }
 
@@ -118,6 +126,13 @@ struct TensorFiller: Sendable {
                     out.storeBytes(of: word.littleEndian, toByteOffset: w * 4, as: UInt32.self)
                 }
             }
+        case .fp8Values:
+            // Any finite E4M3 code (0x7F and 0xFF are NaN).
+            for i in 0..<out.count {
+                var b = UInt8(truncatingIfNeeded: rng.next() >> 56)
+                if b & 0x7F == 0x7F { b &= 0xFE }
+                out[i] = b
+            }
         case .scales:
             Self.scaleTable.withUnsafeBufferPointer { table in
                 fill16(out, rng: &rng) { bits in table[Int(bits & 0x3FF)] }
@@ -129,8 +144,10 @@ struct TensorFiller: Sendable {
         case .ones:
             fill16(out, rng: &rng) { bits in FloatConversion.bf16(1 + (Float(bits & 0xFFF) / 4096 - 0.5) * 0.2) }
         case .smallUniform:
+            let positive = TensorAddress(name: spec.name)?.part == .weightScaleInv
             for i in 0..<(out.count / 4) {
-                let v = (Float(rng.next() >> 40) / Float(1 << 24) - 0.5) * 0.02
+                let u = Float(rng.next() >> 40) / Float(1 << 24)
+                let v = positive ? 1e-4 + u * 9e-4 : (u - 0.5) * 0.02
                 out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self)
             }
         case .shape:

@@ -90,13 +90,13 @@ public enum TensorInventory {
                 if c.topkMethod == "noaux_tc" { t(.correctionBias, .f32, [c.nRoutedExperts], [.bf16]) }
                 continue
             }
-            guard component.isLinear, component != .lmHead, shape.count == 2 else {
+            guard component.isLinear, shape.count == 2 else {
                 t(.weight, dense, shape)
                 continue
             }
             switch c.quantization {
             case .compressedTensors(let ct):
-                if let args = ct.weightArgs(module: address.moduleName), args.type == "int" {
+                if let args = ct.weightArgs(module: address.moduleName, className: component.className), args.type == "int" {
                     let (rows, cols) = (shape[0], shape[1])
                     let perWord = 32 / args.numBits
                     t(.weightPacked, .i32, [rows, (cols + perWord - 1) / perWord])
@@ -108,6 +108,8 @@ public enum TensorInventory {
                 } else {
                     t(.weight, dense, shape)
                 }
+            case .fp8Block where component == .lmHead:
+                t(.weight, dense, shape)  // DeepSeek-V3's convention: lm_head stays unquantized
             case .fp8Block(let fp8):
                 let (rows, cols) = (shape[0], shape[1])
                 t(.weight, .f8E4M3, shape)

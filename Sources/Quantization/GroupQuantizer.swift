@@ -1,3 +1,4 @@
+import Dispatch
 public import TensorIO
 
 /// Group-wise round-to-nearest quantization of a weight matrix.
@@ -136,5 +137,35 @@ public struct GroupQuantizer: Sendable {
             }
         }
         return Output(q: q, scales: scales, zeroPoints: zps)
+    }
+
+    /// ``quantize(_:rows:columns:sourceDType:tensor:)`` with the rows split over `threads` workers; the
+    /// result is identical (rows are independent).
+    public func quantizeParallel(
+        _ x: [Float], rows: Int, columns: Int, sourceDType: DType = .bf16, tensor: String = "",
+        threads: Int
+    ) throws(QuantizationError) -> Output {
+        let parts = max(1, min(threads, rows / 8))
+        guard parts > 1 else { return try quantize(x, rows: rows, columns: columns, sourceDType: sourceDType, tensor: tensor) }
+        guard columns % groupSize == 0 else { throw .groupSizeDoesNotDivide(tensor: tensor, columns: columns, groupSize: groupSize) }
+        let chunk = (rows + parts - 1) / parts
+        let results = UnsafeTransfer(UnsafeMutableBufferPointer<Output?>.allocate(capacity: parts))
+        results.value.initialize(repeating: nil)
+        defer { results.value.deallocate() }
+        let me = self
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let r0 = p * chunk, r1 = min(rows, r0 + chunk)
+            guard r0 < r1 else { return }
+            let slice = Array(x[(r0 * columns)..<(r1 * columns)])
+            results.value[p] = try? me.quantize(slice, rows: r1 - r0, columns: columns, sourceDType: sourceDType, tensor: tensor)
+        }
+        var out = Output(q: [], scales: [], zeroPoints: symmetric ? nil : [])
+        for p in 0..<parts {
+            guard let o = results.value[p] else { continue }
+            out.q += o.q
+            out.scales += o.scales
+            if let z = o.zeroPoints { out.zeroPoints? += z }
+        }
+        return out
     }
 }

@@ -17,6 +17,8 @@ extension Ingot {
         var layers: Int?
         @Option(help: "Routed experts per MoE layer; default: the preset's (k2: 384).")
         var experts: Int?
+        @Option(help: "Weight form: int4 (K2-Thinking), bf16 (unquantized), fp8 (K2-Instruct blocks).")
+        var form: SyntheticCheckpoint.Form = .int4
         @Option(help: "Random seed; the output's bytes depend only on it and the sizes.")
         var seed: UInt64 = 0
         @Option(name: .shortAndLong, help: "Output folder (created; must not already hold a checkpoint).")
@@ -35,7 +37,7 @@ extension Ingot {
         }
 
         func execute() throws {
-            let options = SyntheticCheckpoint.Options(preset: preset, layers: layers, experts: experts, seed: seed)
+            let options = SyntheticCheckpoint.Options(preset: preset, layers: layers, experts: experts, seed: seed, form: form)
             var bar: ProgressBar?
             let started = Date()
             let summary = try SyntheticCheckpoint.write(to: output, options: options, threads: threading.threads) { p in
@@ -53,3 +55,4 @@ extension Ingot {
 }
 
 extension SyntheticCheckpoint.Preset: ExpressibleByArgument {}
+extension SyntheticCheckpoint.Form: ExpressibleByArgument {}
