@@ -37,6 +37,10 @@ demo: release
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(RELEASE_BIN) synth --preset small --seed 1 -o $(DEMO_DIR)/k2-small
 	$(RELEASE_BIN) inspect $(DEMO_DIR)/k2-small
+	$(RELEASE_BIN) verify $(DEMO_DIR)/k2-small --report $(DEMO_DIR)/verify.h5
+	$(RELEASE_BIN) synth --preset small --form bf16 --seed 1 -o $(DEMO_DIR)/k2-small-bf16
+	$(RELEASE_BIN) quantize $(DEMO_DIR)/k2-small-bf16 -o $(DEMO_DIR)/k2-small-int4
+	$(RELEASE_BIN) verify $(DEMO_DIR)/k2-small-int4
 
 ## recipes: regenerate the compiled-in copy of recipes/*.yaml.
 recipes:
