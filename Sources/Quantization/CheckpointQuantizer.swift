@@ -161,7 +161,15 @@ public enum CheckpointQuantizer {
                 guard let source = byName[spec.name] else { continue }
                 switch source {
                 case .copy(let t):
-                    try writer.write(file.bytes(of: t))
+                    // 64 MiB at a time, each piece released after it is written: resident memory stays flat.
+                    let bytes = file.bytes(of: t)
+                    var offset = 0
+                    repeat {
+                        let end = min(bytes.count, offset + (64 << 20))
+                        try writer.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
+                        file.mapping.release(offset: file.header.dataStart + t.begin + offset, count: end - offset)
+                        offset = end
+                    } while offset < bytes.count
                     done += t.byteCount
                 case .shape(let values):
                     try values.map { Int64($0).littleEndian }.withUnsafeBytes { try writer.write($0) }
@@ -172,6 +180,7 @@ public enum CheckpointQuantizer {
                         try bits.withUnsafeBytes { try writer.write($0) }
                     }
                     done += w.byteCount
+                    file.mapping.release(offset: file.header.dataStart + w.begin, count: w.byteCount)
                 case .packed(let m), .scale(let m), .zeroPoint(let m):
                     let q = quantizer(m.args)
                     let cols = m.weight.shape[1]
@@ -196,6 +205,7 @@ public enum CheckpointQuantizer {
                         }
                     }
                     if case .packed = source { done += m.weight.byteCount }
+                    file.mapping.release(offset: file.header.dataStart + m.weight.begin, count: m.weight.byteCount)
                 }
                 options.progress?(min(done, total), total)
             }
@@ -243,6 +253,8 @@ public enum CheckpointQuantizer {
                 }
             }
             try body(n, block)
+            file.mapping.release(offset: file.header.dataStart + weight.begin + r0 * cols * (weight.dtype.byteSize ?? 1),
+                                 count: n * cols * (weight.dtype.byteSize ?? 1))
             r0 += n
         }
     }

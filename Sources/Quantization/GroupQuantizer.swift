@@ -151,7 +151,10 @@ public struct GroupQuantizer: Sendable {
         let chunk = (rows + parts - 1) / parts
         let results = UnsafeTransfer(UnsafeMutableBufferPointer<Output?>.allocate(capacity: parts))
         results.value.initialize(repeating: nil)
-        defer { results.value.deallocate() }
+        defer {
+            results.value.deinitialize()  // the elements own arrays: release them before the memory
+            results.value.deallocate()
+        }
         let me = self
         DispatchQueue.concurrentPerform(iterations: parts) { p in
             let r0 = p * chunk, r1 = min(rows, r0 + chunk)

@@ -263,7 +263,10 @@ public enum Verification {
         let present = entries.map { FileManager.default.fileExists(atPath: model.tensors.location.file($0.name)) }
         let actual = UnsafeTransfer(UnsafeMutableBufferPointer<String?>.allocate(capacity: entries.count))
         actual.value.initialize(repeating: nil)
-        defer { actual.value.deallocate() }
+        defer {
+            actual.value.deinitialize()
+            actual.value.deallocate()
+        }
         let next = Mutex(0)
         DispatchQueue.concurrentPerform(iterations: min(threads, max(1, entries.count))) { _ in
             while true {

@@ -65,7 +65,10 @@ struct WorkPlan {
     func execute(threads: Int, progress: Progress) -> [ItemResult] {
         let results = UnsafeTransfer(UnsafeMutableBufferPointer<ItemResult>.allocate(capacity: items.count))
         results.value.initialize(repeating: ItemResult())
-        defer { results.value.deallocate() }
+        defer {
+            results.value.deinitialize()  // the elements own arrays: release them before the memory
+            results.value.deallocate()
+        }
         let next = Mutex(0)
         let items = self.items
         let files = model.tensors.files
