@@ -253,8 +253,9 @@ public enum CheckpointQuantizer {
                 }
             }
             try body(n, block)
-            file.mapping.release(offset: file.header.dataStart + weight.begin + r0 * cols * (weight.dtype.byteSize ?? 1),
-                                 count: n * cols * (weight.dtype.byteSize ?? 1))
+            file.mapping.release(
+                offset: file.header.dataStart + weight.begin + r0 * cols * (weight.dtype.byteSize ?? 1),
+                count: n * cols * (weight.dtype.byteSize ?? 1))
             r0 += n
         }
     }
