@@ -36,10 +36,12 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TensorIO", "Checkpoint", "Quantization"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorIO", "TestSupport", crypto]),
+        .testTarget(name: "BundleFormatTests", dependencies: ["BundleFormat", "Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
         .testTarget(
-            name: "ingotTests", dependencies: ["ingot", "TensorIO", "Checkpoint", "Quantization", "Evaluation", "TestSupport", argumentParser, crypto]),
+            name: "ingotTests",
+            dependencies: ["ingot", "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Evaluation", "TestSupport", argumentParser, crypto]),
     ]
 )
 

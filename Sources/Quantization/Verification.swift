@@ -70,7 +70,8 @@ public enum Verification {
 
     // MARK: structure
 
-    static func structureFindings(_ model: ModelFolder) -> [Finding] {
+    /// Structure findings (inventory vs config.json, declared scheme vs tensors, router bias dtype), read from headers only.
+    public static func structureFindings(_ model: ModelFolder) -> [Finding] {
         var out: [Finding] = []
         if case .unknown(let reason) = model.kind {
             out.append(Finding(.error, subject: "config.json", "declared quantization and tensors disagree: \(reason)"))
@@ -102,7 +103,7 @@ public enum Verification {
     }
 
     /// `weight_shape` must hold the real [rows, columns] of its packed sibling.
-    static func weightShapeFindings(_ model: ModelFolder) -> [Finding] {
+    public static func weightShapeFindings(_ model: ModelFolder) -> [Finding] {
         var logical: [String: [Int]] = [:]
         for layer in [nil] + (0..<model.config.numHiddenLayers).map(Optional.some) {
             for (address, shape) in TensorInventory.modules(model.config, layer: layer) { logical[address.moduleName] = shape }

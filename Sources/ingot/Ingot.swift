@@ -11,5 +11,7 @@ struct Ingot: ParsableCommand {
             3 could not finish (I/O, disk full), 64 bad flags.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Verify.self, Quantize.self, Synth.self])
+        subcommands: [
+            Inspect.self, Verify.self, Quantize.self, Repack.self, Unpack.self, Inflate.self, Merge.self, Synth.self,
+        ])
 }

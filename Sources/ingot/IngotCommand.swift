@@ -1,4 +1,5 @@
 import ArgumentParser
+import BundleFormat
 import Checkpoint
 import Foundation
 import Quantization
@@ -27,7 +28,7 @@ extension IngotCommand {
 /// 2 for bad input (the file is wrong: fix it, fetch it again), 3 for failures worth retrying.
 func exitStatus(for error: any Error) -> Int32 {
     switch error {
-    case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError: 2
+    case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError: 2
     case let file as FileError where [ENOENT, EISDIR, ENOTDIR, EACCES].contains(file.errno) && file.operation == "open": 2
     default: 3
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BundleFormat
 import Evaluation
 import Foundation
 import Quantization
@@ -24,6 +25,10 @@ extension Ingot {
         var quiet = false
 
         func execute() throws {
+            if BundleReader.isBundle(input.model) {
+                try verifyBundle()
+                return
+            }
             let bar = ProgressBar(label: "verify", total: 1, quiet: quiet)
             let options = Verification.Options(threads: threading.threads, checksumsPath: checksums) { done, total in
                 bar.update(done, total: total)
@@ -33,6 +38,27 @@ extension Ingot {
             if let report { try VerifyReportHDF5.write(result, to: report) }
             print(output.json ? result.json.prettyText : result.text)
             if result.hasFindings { throw ExitCode(1) }
+        }
+
+        /// A bundle: manifest, every extent and padding byte, files, structure (docs/bundle-format.md).
+        func verifyBundle() throws {
+            let bar = ProgressBar(label: "verify", total: 1, quiet: quiet)
+            let report = try BundleVerifier.run(folder: input.model) { done, total in bar.update(done, total: total) }
+            bar.finish()
+            if output.json {
+                print(
+                    JSONValue.object([
+                        ("bundle", .string(report.folder)), ("result", .string(report.ok ? "ok" : "findings")),
+                        ("extents_checked", .int(report.extentsChecked)), ("bytes_checked", .int(report.bytesChecked)),
+                        ("findings", .array(report.findings.map(JSONValue.string))),
+                    ]).prettyText)
+            } else {
+                print("bundle     \(report.folder)\nchecked    \(report.extentsChecked) extents, \(report.bytesChecked) bytes")
+                for f in report.findings.prefix(60) { print("  " + f) }
+                if report.findings.count > 60 { print("  … \(report.findings.count - 60) more (--json lists all)") }
+                print(report.ok ? "result     OK" : "result     FINDINGS (\(report.findings.count))")
+            }
+            if !report.ok { throw ExitCode(1) }
         }
     }
 }

@@ -1,0 +1,272 @@
+public import Checkpoint
+public import Foundation
+import Quantization
+import Synchronization
+public import TensorIO
+
+/// `ingot repack`: a compressed-tensors INT4 checkpoint → an ingot bundle (docs/bundle-format.md).
+///
+/// Work is cut into units (globals, then one per layer), each its own data file. A unit is written to
+/// `NAME.bin.partial`; worker threads tile (and compress) experts in parallel while one writer thread appends
+/// extents in order, hashes the file and journals synced extents; so a killed run resumes where its journal
+/// ends and produces the same bytes. `--shard i/n` writes only the units ≡ i−1 (mod n).
+public enum BundleRepacker {
+    /// What to write.
+    public struct Options: Sendable {
+        public var compression: BundleManifest.Compression
+        public var tileRows: Int
+        public var threads: Int
+        /// 1-based slice index and slice count; nil writes the whole bundle.
+        public var shard: (index: Int, count: Int)?
+        /// A usage profile: {"layers": {"1": [count per expert], …}}.
+        public var expertOrderPath: String?
+        /// Called with (source bytes done, total) from the writer thread.
+        public var progress: (@Sendable (Int, Int) -> Void)?
+        /// Journal sync interval (bytes of data between fsyncs).
+        public var syncBytes: Int
+
+        /// Creates options.
+        public init(
+            compression: BundleManifest.Compression = .none, tileRows: Int = 8, threads: Int = 2,
+            shard: (index: Int, count: Int)? = nil, expertOrderPath: String? = nil,
+            progress: (@Sendable (Int, Int) -> Void)? = nil, syncBytes: Int = 256 << 20
+        ) {
+            self.compression = compression
+            self.tileRows = tileRows
+            self.threads = max(1, threads)
+            self.shard = shard
+            self.expertOrderPath = expertOrderPath
+            self.progress = progress
+            self.syncBytes = syncBytes
+        }
+    }
+
+    /// What happened.
+    public struct Summary: Sendable {
+        /// Units written now, units found complete, extents taken over from a journal.
+        public let unitsWritten: Int
+        public let unitsSkipped: Int
+        public let extentsResumed: Int
+        /// True when manifest.json was written (a whole run, not a slice).
+        public let finalized: Bool
+        public let dataBytes: Int
+    }
+
+    static let extentAlignment = 4096
+    static let tensorAlignment = 64
+
+    /// Repacks `source` into the folder `output` (created, resumed, or refused when it holds another job).
+    ///
+    /// - Throws: ``BundleError`` for a source with findings or options that do not match the folder,
+    ///   checkpoint errors for unusable input, ``FileError`` for I/O failures.
+    public static func run(source: String, output: String, options: Options) throws -> Summary {
+        let model = try ModelFolder(path: source)
+        let job = try RepackJob(model: model, output: output, options: options)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: output + "/manifest.json") {
+            throw BundleError.folderHoldsOtherJob(folder: output, reason: "it already holds a complete bundle")
+        }
+        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try job.claimFolder()
+        var written = 0, skipped = 0, resumed = 0
+        for unit in job.units where job.isMine(unit) {
+            if fm.fileExists(atPath: job.path(unit.name + ".bin")) && fm.fileExists(atPath: job.path(unit.name + ".json")) {
+                skipped += 1
+                continue
+            }
+            resumed += try UnitWriter(job: job, unit: unit).run()
+            written += 1
+        }
+        var finalized = false
+        if options.shard == nil {
+            try BundleAssembler.finalize(folder: output, units: job.units.map(\.name))
+            finalized = true
+        }
+        return Summary(
+            unitsWritten: written, unitsSkipped: skipped, extentsResumed: resumed, finalized: finalized,
+            dataBytes: job.progress.done)
+    }
+}
+
+/// One data file's worth of work.
+struct RepackUnit: Sendable {
+    /// "globals" or "layer-007".
+    let name: String
+    /// 0 for globals, layer + 1 for layers (slices take index ≡ i−1 mod n).
+    let index: Int
+    let layer: Int?
+    /// Dense tensors (sorted by name), then experts in order.
+    let extents: [ExtentPlan]
+    let expertOrder: [Int]?
+}
+
+/// What an extent holds.
+enum ExtentPlan: Sendable {
+    case dense(name: String)
+    case expert(layer: Int, expert: Int)
+}
+
+/// Everything the units of one repack share: the model, options, plan and identity.
+final class RepackJob: @unchecked Sendable {
+    // Sendable: immutable after init except `progress`, which is thread-safe.
+    let model: ModelFolder
+    let output: String
+    let options: BundleRepacker.Options
+    let layout: TileLayout
+    let units: [RepackUnit]
+    /// Everything that must agree between a resumed run, the slices of a merge, and the first run.
+    let identity: JSONValue
+    let progress: RepackProgress
+
+    init(model: ModelFolder, output: String, options: BundleRepacker.Options) throws {
+        self.model = model
+        self.output = output
+        self.options = options
+        layout = TileLayout(tileRows: options.tileRows)
+        try Self.checkSource(model)
+        let order = try Self.expertOrders(model, path: options.expertOrderPath)
+        var units: [RepackUnit] = []
+        var byLayer: [Int?: [String]] = [:]
+        for file in model.tensors.files {
+            for t in file.tensors {
+                let a = TensorAddress(name: t.name)
+                if a?.component.isRoutedExpert == true { continue }
+                byLayer[a?.layer, default: []].append(t.name)
+            }
+        }
+        units.append(
+            RepackUnit(
+                name: "globals", index: 0, layer: nil,
+                extents: (byLayer[nil] ?? []).sorted().map { .dense(name: $0) }, expertOrder: nil))
+        let c = model.config
+        for layer in 0..<c.numHiddenLayers {
+            var extents = (byLayer[layer] ?? []).sorted().map { ExtentPlan.dense(name: $0) }
+            var layerOrder: [Int]?
+            if c.isMoELayer(layer) {
+                let o = order[layer] ?? Array(0..<c.nRoutedExperts)
+                extents += o.map { ExtentPlan.expert(layer: layer, expert: $0) }
+                layerOrder = o
+            }
+            units.append(
+                RepackUnit(
+                    name: "layer-" + Self.pad(layer, 3), index: layer + 1, layer: layer, extents: extents,
+                    expertOrder: layerOrder))
+        }
+        self.units = units
+        identity = try Self.identity(model: model, options: options, order: order)
+        progress = RepackProgress(total: model.tensors.dataBytes, callback: options.progress)
+    }
+
+    static func pad(_ n: Int, _ width: Int) -> String {
+        let s = String(n)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
+
+    func path(_ name: String) -> String { (output as NSString).appendingPathComponent(name) }
+
+    func isMine(_ unit: RepackUnit) -> Bool {
+        guard let shard = options.shard else { return true }
+        return unit.index % shard.count == shard.index - 1
+    }
+
+    /// The bundle stores K2-Thinking's form only; structure must pass verify's checks before any data is read.
+    static func checkSource(_ model: ModelFolder) throws {
+        guard case .int4PackQuantized(let group) = model.kind, group == TileLayout.groupSize else {
+            throw BundleError.unsupportedSource(
+                model: model.folder,
+                reason: "the bundle stores compressed-tensors INT4 group-32 experts; "
+                    + "this checkpoint is \(model.kind)")
+        }
+        if case .compressedTensors(let ct)? = model.config.quantization, ct.groups.contains(where: { $0.weights?.symmetric == false }) {
+            throw BundleError.unsupportedSource(
+                model: model.folder, reason: "asymmetric INT4 (zero points) is not stored by layout int4-tiles")
+        }
+        let findings = (Verification.structureFindings(model) + Verification.weightShapeFindings(model)).filter { $0.severity == .error }
+        if !findings.isEmpty { throw BundleError.inputHasFindings(model: model.folder, findings: findings.map(\.line)) }
+    }
+
+    /// Per MoE layer, experts hottest first from a usage profile (ties by index), or nothing (identity).
+    static func expertOrders(_ model: ModelFolder, path: String?) throws -> [Int: [Int]] {
+        guard let path else { return [:] }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch { throw CheckpointError.missingFile(path: path) }
+        let json: JSONValue
+        do { json = try JSONValue.parse(text) } catch { throw BundleError.invalidExpertOrder(file: path, reason: "not JSON: \(error)") }
+        guard let layers = json["layers"]?.members else { throw BundleError.invalidExpertOrder(file: path, reason: "no 'layers' object") }
+        var out: [Int: [Int]] = [:]
+        for (key, value) in layers {
+            guard let layer = Int(key), model.config.isMoELayer(layer) else {
+                throw BundleError.invalidExpertOrder(file: path, reason: "'\(key)' is not a MoE layer of this model")
+            }
+            guard let counts = value.elements?.compactMap(\.doubleValue), counts.count == model.config.nRoutedExperts,
+                counts.allSatisfy({ $0 >= 0 && $0.isFinite })
+            else {
+                throw BundleError.invalidExpertOrder(
+                    file: path, reason: "layer \(layer) needs \(model.config.nRoutedExperts) non-negative counts")
+            }
+            out[layer] = counts.indices.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+        }
+        return out
+    }
+
+    /// Source identity (config, index and every shard header) and the options that shape the bytes.
+    static func identity(model: ModelFolder, options: BundleRepacker.Options, order: [Int: [Int]]) throws -> JSONValue {
+        var h = SHA256Stream()
+        for name in ["config.json", ModelLocation.indexFileName] {
+            if let data = FileManager.default.contents(atPath: model.tensors.location.file(name)) {
+                data.withUnsafeBytes { h.update($0) }
+            }
+        }
+        for file in model.tensors.files {
+            h.update(UnsafeRawBufferPointer(rebasing: file.mapping.bytes[0..<file.header.dataStart]))
+        }
+        return .object([
+            ("source", .string(h.finalize())),
+            ("tile_rows", .int(options.tileRows)),
+            ("compression", BundleManifest.compressionJSON(options.compression)),
+            ("expert_order", BundleManifest.orderJSON(order.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })),
+            ("slices", .int(options.shard?.count ?? 1)),
+        ])
+    }
+
+    /// Records the job in repack.json, or checks that a folder being resumed holds the same job.
+    func claimFolder() throws {
+        var record = identity.members ?? []
+        record.append(("slice", .int(options.shard?.index ?? 1)))
+        let text = JSONValue.object(record).prettyText + "\n"
+        let file = path("repack.json")
+        if let existing = try? String(contentsOfFile: file, encoding: .utf8) {
+            guard existing == text else {
+                throw BundleError.folderHoldsOtherJob(folder: output, reason: "it holds a repack of another source or with other options")
+            }
+            return
+        }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        guard entries.isEmpty else {
+            throw BundleError.folderHoldsOtherJob(folder: output, reason: "it is not empty and holds no repack.json")
+        }
+        try BundleAssembler.writeSourceRecord(model: model, options: options, folder: output)
+        try AtomicFile.write(text, to: file)
+    }
+}
+
+/// Thread-safe progress over source bytes.
+final class RepackProgress: Sendable {
+    let total: Int
+    private let counter = Mutex(0)
+    private let callback: (@Sendable (Int, Int) -> Void)?
+
+    init(total: Int, callback: (@Sendable (Int, Int) -> Void)?) {
+        self.total = total
+        self.callback = callback
+    }
+
+    func add(_ n: Int) {
+        counter.withLock { done in
+            done += n
+            callback?(min(done, total), total)
+        }
+    }
+
+    var done: Int { counter.withLock { $0 } }
+}

@@ -1,0 +1,165 @@
+public import Checkpoint
+public import Foundation
+public import TensorIO
+
+/// `ingot unpack` and `ingot inflate`.
+public enum BundleUnpacker {
+    /// Writes the compressed-tensors checkpoint back: same shard names, tensors and `__metadata__`, every tensor's
+    /// bytes identical to the source's; files/ copied; the index last (when the source had several shards).
+    ///
+    /// - Throws: ``BundleError`` for a bad bundle, ``FileError`` on I/O failure.
+    public static func unpack(bundle: String, output: String, progress: ((Int, Int) -> Void)? = nil) throws {
+        let reader = try BundleReader(folder: bundle)
+        let m = reader.manifest
+        let fm = FileManager.default
+        if let entries = try? fm.contentsOfDirectory(atPath: output), !entries.isEmpty {
+            throw FileError(path: output, operation: "create (the folder is not empty)", errno: EEXIST)
+        }
+        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
+        for f in m.files {
+            try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: bundle + "/files/" + f.name))), to: output + "/" + f.name)
+        }
+        let total = m.dataFiles.reduce(0) { $0 + $1.bytes }
+        var done = 0
+        var cache: (key: [Int], raw: [UInt8])?
+        var shardSpecs: [(name: String, tensors: [TensorSpec])] = []
+        for shard in m.sourceShards {
+            var specs: [TensorSpec] = []
+            for name in shard.tensors { specs.append(try spec(name, reader: reader)) }
+            shardSpecs.append((shard.name, specs))
+            let writer = try SafetensorsWriter(
+                path: (output as NSString).appendingPathComponent(shard.name), tensors: specs,
+                metadata: shard.metadata)
+            for s in writer.order {
+                if let t = reader.tensor(s.name) {
+                    let bytes = reader.tensorBytes(t)
+                    try writer.write(bytes)
+                    reader.mapping(t.file)?.release(offset: t.offset, count: t.storedBytes)
+                    done += t.storedBytes
+                    progress?(done, total)
+                    continue
+                }
+                guard let a = TensorAddress(name: s.name), let layer = a.layer, let expert = a.expert,
+                    let e = reader.expert(layer: layer, expert: expert), let p = e.projections.first(where: { $0.component == a.component })
+                else {
+                    throw BundleError.invalidManifest(file: bundle + "/manifest.json", reason: "no extent holds tensor \(s.name)")
+                }
+                switch a.part {
+                case .weightShape:
+                    let values = [p.rows, p.columns]
+                    if s.dtype == .i32 {
+                        try values.map { Int32($0).littleEndian }.withUnsafeBytes { try writer.write($0) }
+                    } else {
+                        try values.map { Int64($0).littleEndian }.withUnsafeBytes { try writer.write($0) }
+                    }
+                default:
+                    if cache?.key != [layer, expert] {
+                        var raw: [UInt8] = []
+                        try reader.expertExtent(e) { raw = Array($0) }
+                        cache = ([layer, expert], raw)
+                        reader.mapping(e.file)?.release(offset: e.offset, count: e.storedBytes)
+                        done += e.storedBytes
+                        progress?(done, total)
+                    }
+                    var packed = [UInt8](repeating: 0, count: p.rows * p.columns / 2)
+                    var scales = [UInt8](repeating: 0, count: p.rows * p.columns / TileLayout.groupSize * 2)
+                    cache?.raw.withUnsafeBytes { raw in
+                        packed.withUnsafeMutableBytes { pk in
+                            scales.withUnsafeMutableBytes { sc in
+                                m.layout.untile(
+                                    UnsafeRawBufferPointer(rebasing: raw[p.offset..<(p.offset + p.bytes)]), rows: p.rows,
+                                    columns: p.columns, packed: pk, scales: sc)
+                            }
+                        }
+                    }
+                    try (a.part == .weightPacked ? packed : scales).withUnsafeBytes { try writer.write($0) }
+                }
+            }
+            try writer.finish()
+        }
+        if m.sourceShards.count > 1 {
+            try AtomicFile.write(
+                ShardedWriter.indexText(shards: shardSpecs), to: (output as NSString).appendingPathComponent(ModelLocation.indexFileName))
+        }
+    }
+
+    /// The safetensors spec of a source tensor, from the manifest.
+    static func spec(_ name: String, reader: BundleReader) throws -> TensorSpec {
+        if let t = reader.tensor(name) { return TensorSpec(name: name, dtype: t.dtype, shape: t.shape) }
+        guard let a = TensorAddress(name: name), let layer = a.layer, let expert = a.expert,
+            let e = reader.expert(layer: layer, expert: expert), let p = e.projections.first(where: { $0.component == a.component })
+        else { throw BundleError.invalidManifest(file: reader.folder + "/manifest.json", reason: "no extent holds tensor \(name)") }
+        switch a.part {
+        case .weightPacked: return TensorSpec(name: name, dtype: .i32, shape: [p.rows, p.columns / 8])
+        case .weightScale: return TensorSpec(name: name, dtype: .bf16, shape: [p.rows, p.columns / TileLayout.groupSize])
+        case .weightShape: return TensorSpec(name: name, dtype: p.shapeDType, shape: [2])
+        default:
+            throw BundleError.invalidManifest(
+                file: reader.folder + "/manifest.json", reason: "tensor \(name) is not stored by layout int4-tiles")
+        }
+    }
+
+    /// Writes the raw (uncompressed) bundle of a compressed one; the result is byte-identical to a raw repack.
+    public static func inflate(bundle: String, output: String, progress: ((Int, Int) -> Void)? = nil) throws {
+        let reader = try BundleReader(folder: bundle)
+        var m = reader.manifest
+        let fm = FileManager.default
+        if let entries = try? fm.contentsOfDirectory(atPath: output), !entries.isEmpty {
+            throw FileError(path: output, operation: "create (the folder is not empty)", errno: EEXIST)
+        }
+        try fm.createDirectory(atPath: output + "/files", withIntermediateDirectories: true)
+        for f in m.files {
+            try AtomicFile.write(
+                Array(try Data(contentsOf: URL(fileURLWithPath: bundle + "/files/" + f.name))), to: output + "/files/" + f.name)
+        }
+        let total = m.dataFiles.reduce(0) { $0 + $1.bytes }
+        var done = 0
+        var newFiles: [BundleManifest.FileEntry] = []
+        for f in m.dataFiles {
+            let out = try DataFile(path: output + "/" + f.name + ".partial", keeping: 0)
+            var fileHash = SHA256Stream()
+            var position = 0
+            var items: [(offset: Int, isExpert: Bool, index: Int)] = []
+            for (i, t) in m.tensors.enumerated() where t.file == f.name { items.append((t.offset, false, i)) }
+            for (i, e) in m.experts.enumerated() where e.file == f.name { items.append((e.offset, true, i)) }
+            items.sort { $0.offset < $1.offset }
+            for item in items {
+                let alignment = item.isExpert ? BundleRepacker.extentAlignment : BundleRepacker.tensorAlignment
+                let start = (position + alignment - 1) / alignment * alignment
+                try out.writeZeros(start - position)
+                fileHash.updateZeros(start - position)
+                if item.isExpert {
+                    let e = m.experts[item.index]
+                    var sha = ""
+                    try reader.expertExtent(e) { raw in
+                        try out.write(raw)
+                        fileHash.update(raw)
+                        sha = SHA256Hex.of(raw)
+                    }
+                    m.experts[item.index].offset = start
+                    m.experts[item.index].storedBytes = e.bytes
+                    m.experts[item.index].sha256 = sha
+                    position = start + e.bytes
+                } else {
+                    let t = m.tensors[item.index]
+                    let bytes = reader.tensorBytes(t)
+                    try out.write(bytes)
+                    fileHash.update(bytes)
+                    m.tensors[item.index].offset = start
+                    position = start + t.storedBytes
+                }
+                done = min(total, done + (item.isExpert ? m.experts[item.index].bytes : m.tensors[item.index].bytes))
+                progress?(done, total)
+            }
+            try out.close()
+            try AtomicFile.commit(temporary: output + "/" + f.name + ".partial", to: output + "/" + f.name)
+            newFiles.append(.init(name: f.name, bytes: position, sha256: fileHash.finalize()))
+        }
+        m.dataFiles = newFiles
+        m.compression = .none
+        let text = Array((m.json.prettyText + "\n").utf8)
+        let sha = text.withUnsafeBytes { SHA256Hex.of($0) }
+        try AtomicFile.write("\(sha)  manifest.json\n", to: output + "/manifest.sha256")
+        try AtomicFile.write(text, to: output + "/manifest.json")
+    }
+}

@@ -1,0 +1,77 @@
+import ArgumentParser
+import BundleFormat
+import Checkpoint
+import Foundation
+
+extension Ingot {
+    struct Repack: IngotCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Repack a K2-Thinking INT4 checkpoint into an ingot bundle (expert-major, SIMD tiles, checksummed, mmap-able).",
+            discussion: """
+                Lossless: every INT4 level and scale bit is kept (ingot unpack gives the checkpoint back). Resumable: re-run the same \
+                command after an interruption. --shard i/n writes one of n slices for `ingot merge`. See docs/bundle-format.md.
+                """)
+
+        @Argument(help: "The compressed-tensors INT4 checkpoint.")
+        var model: String
+        @Option(name: .shortAndLong, help: "Bundle folder (new, or the folder of an interrupted run to resume).")
+        var output: String
+        @Option(
+            help: "Recipe YAML whose bundle options apply (default: the built-in recipe's compression is not applied unless --compress).")
+        var recipe: String?
+        @Option(help: "zstd[:LEVEL] to compress expert extents (one frame each), or none.")
+        var compress: String = "none"
+        @Option(help: "Usage profile JSON {\"layers\": {\"1\": [count per expert], …}}: hottest experts first.")
+        var expertOrder: String?
+        @Option(help: "Write slice i of n (1-based), e.g. 2/8.")
+        var shard: String?
+        @OptionGroup var threading: ThreadingOptions
+        @Flag(help: "No progress output.")
+        var quiet = false
+
+        static func parseCompression(_ text: String) -> BundleManifest.Compression? {
+            if text == "none" { return BundleManifest.Compression.none }
+            if text == "zstd" { return .zstd(level: 3) }
+            guard text.hasPrefix("zstd:"), let level = Int(text.dropFirst(5)), (1...22).contains(level) else { return nil }
+            return .zstd(level: level)
+        }
+
+        static func parseShard(_ text: String) -> (Int, Int)? {
+            let parts = text.split(separator: "/")
+            guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, (1...n).contains(i) else { return nil }
+            return (i, n)
+        }
+
+        func validate() throws {
+            guard Self.parseCompression(compress) != nil else {
+                throw ValidationError("--compress must be none, zstd or zstd:LEVEL (1-22)")
+            }
+            if let shard, Self.parseShard(shard) == nil { throw ValidationError("--shard must be i/n with 1 ≤ i ≤ n, got '\(shard)'") }
+        }
+
+        func execute() throws {
+            var compression = Self.parseCompression(compress) ?? .none
+            var tileRows = 8
+            if let recipe {
+                let r = try Checkpoint.Recipe(path: recipe)
+                tileRows = r.bundleRows
+                if compress == "none", case .zstd(let level) = r.compression { compression = .zstd(level: level) }
+            }
+            let bar = ProgressBar(label: "repack", total: 1, quiet: quiet)
+            let started = Date()
+            let summary = try BundleRepacker.run(
+                source: model, output: output,
+                options: .init(
+                    compression: compression, tileRows: tileRows, threads: threading.threads, shard: shard.flatMap(Self.parseShard),
+                    expertOrderPath: expertOrder
+                ) { done, total in bar.update(done, total: total) })
+            bar.finish()
+            let seconds = Date().timeIntervalSince(started)
+            print(
+                "\(summary.finalized ? "wrote bundle" : "wrote slice") \(output): \(summary.unitsWritten) units written"
+                    + (summary.unitsSkipped > 0 ? ", \(summary.unitsSkipped) already complete" : "")
+                    + (summary.extentsResumed > 0 ? ", \(summary.extentsResumed) extents resumed from the journal" : "")
+                    + String(format: ", %.1f s", seconds))
+        }
+    }
+}
