@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify clean python-fixtures
+.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify bench-repack check-large clean python-fixtures
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -55,7 +55,7 @@ python-fixtures:
 	bash fixtures/scripts/regenerate_tool_goldens.sh
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
-bench: bench-synth bench-verify
+bench: bench-synth bench-verify bench-repack
 
 ## bench-synth: synth --preset k2 --layers 2 vs dd of the same byte count (write speed).
 bench-synth: release
@@ -64,6 +64,14 @@ bench-synth: release
 ## bench-verify: verify of a one-MoE-layer K2-shaped checkpoint vs cat of the same files, cold and warm cache.
 bench-verify: release
 	bash bench/verify.sh
+
+## bench-repack: repack of a one-MoE-layer K2-shaped checkpoint vs cp, peak RSS, zstd size vs entropy, inflate speed.
+bench-repack: release
+	bash bench/repack.sh
+
+## check-large: round trips on a larger synthetic checkpoint (release build; a few minutes, not in CI).
+check-large: release
+	bash bench/check-large.sh
 
 clean:
 	rm -rf .build

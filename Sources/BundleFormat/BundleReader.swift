@@ -29,22 +29,8 @@ public final class BundleReader: @unchecked Sendable {
         let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: manifestPath) else { throw BundleError.missingManifest(folder: folder) }
         let shaPath = (folder as NSString).appendingPathComponent("manifest.sha256")
-        guard let shaText = try? String(contentsOfFile: shaPath, encoding: .utf8),
-            let expected = shaText.split(separator: " ").first.map(String.init), shaText == "\(expected)  manifest.json\n"
-        else {
-            throw BundleError.invalidManifest(file: shaPath, reason: "missing or malformed (\"HEX  manifest.json\")")
-        }
-        let actual = data.withUnsafeBytes { SHA256Hex.of($0) }
-        guard actual == expected else {
-            throw BundleError.checksumMismatch(file: manifestPath, what: "the manifest", expected: expected, actual: actual)
-        }
-        let json: JSONValue
-        do {
-            json = try data.withUnsafeBytes { try JSONValue.parse($0) }
-        } catch {
-            throw BundleError.invalidManifest(file: manifestPath, reason: "not JSON: \(error)")
-        }
-        manifest = try BundleManifest(json: json, file: manifestPath)
+        let shaText = (try? String(contentsOfFile: shaPath, encoding: .utf8)) ?? ""
+        manifest = try data.withUnsafeBytes { try Self.validateManifest($0, shaText: shaText, folder: folder) }
         var mappings: [String: MappedFile] = [:]
         for f in manifest.dataFiles {
             let path = (folder as NSString).appendingPathComponent(f.name)
@@ -63,6 +49,28 @@ public final class BundleReader: @unchecked Sendable {
         for e in manifest.experts {
             try checkBounds(file: e.file, what: "layer \(e.layer) expert \(e.expert)", offset: e.offset, bytes: e.storedBytes)
         }
+    }
+
+    /// Checks manifest.json's bytes against manifest.sha256's text, then parses them strictly.
+    ///
+    /// - Throws: ``BundleError``.
+    public static func validateManifest(_ data: UnsafeRawBufferPointer, shaText: String, folder: String) throws -> BundleManifest {
+        let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
+        let shaPath = (folder as NSString).appendingPathComponent("manifest.sha256")
+        guard let expected = shaText.split(separator: " ").first.map(String.init), shaText == "\(expected)  manifest.json\n" else {
+            throw BundleError.invalidManifest(file: shaPath, reason: "missing or malformed (\"HEX  manifest.json\")")
+        }
+        let actual = SHA256Hex.of(data)
+        guard actual == expected else {
+            throw BundleError.checksumMismatch(file: manifestPath, what: "the manifest", expected: expected, actual: actual)
+        }
+        let json: JSONValue
+        do {
+            json = try JSONValue.parse(data)
+        } catch {
+            throw BundleError.invalidManifest(file: manifestPath, reason: "not JSON: \(error)")
+        }
+        return try BundleManifest(json: json, file: manifestPath)
     }
 
     private func checkBounds(file: String, what: String, offset: Int, bytes: Int) throws {

@@ -26,43 +26,13 @@ public enum BundleVerifier {
         var checked = 0, bytes = 0
         let total = m.dataFiles.reduce(0) { $0 + $1.bytes }
         for f in m.dataFiles {
-            let path = (folder as NSString).appendingPathComponent(f.name)
             guard let mapping = reader.mapping(f.name) else { continue }
-            // Extents of this file sorted by offset: hash each, and check that everything between them is zero.
-            var spans: [(offset: Int, bytes: Int, sha: String, what: String)] = []
-            for t in m.tensors where t.file == f.name { spans.append((t.offset, t.storedBytes, t.sha256, "tensor \(t.name)")) }
-            for e in m.experts where e.file == f.name {
-                spans.append((e.offset, e.storedBytes, e.sha256, "layer \(e.layer) expert \(e.expert)"))
+            findings += checkDataFile(mapping.bytes, entry: f, manifest: m, path: (folder as NSString).appendingPathComponent(f.name)) {
+                done in
+                mapping.release(offset: 0, count: done)
+                progress?(bytes + done, total)
             }
-            spans.sort { $0.offset < $1.offset }
-            var fileHash = SHA256Stream()
-            var position = 0
-            let all = mapping.bytes
-            for s in spans {
-                if s.offset < position {
-                    findings.append("error: \(path): \(s.what) at \(s.offset) overlaps the previous extent")
-                    continue
-                }
-                if let bad = firstNonZero(UnsafeRawBufferPointer(rebasing: all[position..<s.offset])) {
-                    findings.append("error: \(path): non-zero padding byte at offset \(position + bad)")
-                }
-                let gap = UnsafeRawBufferPointer(rebasing: all[position..<s.offset])
-                fileHash.update(gap)
-                let body = UnsafeRawBufferPointer(rebasing: all[s.offset..<(s.offset + s.bytes)])
-                fileHash.update(body)
-                let sha = SHA256Hex.of(body)
-                if sha != s.sha { findings.append("error: \(path): \(s.what) has SHA-256 \(sha), the manifest says \(s.sha)") }
-                mapping.release(offset: position, count: s.offset + s.bytes - position)
-                position = s.offset + s.bytes
-                checked += 1
-                progress?(bytes + position, total)
-            }
-            if let bad = firstNonZero(UnsafeRawBufferPointer(rebasing: all[position..<all.count])) {
-                findings.append("error: \(path): non-zero byte at offset \(position + bad) after the last extent")
-            }
-            fileHash.update(UnsafeRawBufferPointer(rebasing: all[position..<all.count]))
-            let sha = fileHash.finalize()
-            if sha != f.sha256 { findings.append("error: \(path): file SHA-256 \(sha), the manifest says \(f.sha256)") }
+            checked += m.tensors.filter { $0.file == f.name }.count + m.experts.filter { $0.file == f.name }.count
             bytes += f.bytes
         }
         for f in m.files {
@@ -79,9 +49,65 @@ public enum BundleVerifier {
         return Report(folder: folder, findings: findings, extentsChecked: checked, bytesChecked: bytes)
     }
 
-    static func firstNonZero(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        bytes.firstIndex { $0 != 0 }
+    /// Checks one data file's bytes: every extent's SHA-256, every padding byte zero, the file's SHA-256 and
+    /// size. Every byte of the file is covered, so any change is reported.
+    public static func checkDataFile(
+        _ all: UnsafeRawBufferPointer, entry f: BundleManifest.FileEntry, manifest m: BundleManifest,
+        path: String, progress: (Int) -> Void = { _ in }
+    ) -> [String] {
+        var findings: [String] = []
+        if all.count != f.bytes { findings.append("error: \(path): \(all.count) bytes, the manifest says \(f.bytes)") }
+        var spans: [(offset: Int, bytes: Int, sha: String, what: String)] = []
+        for t in m.tensors where t.file == f.name { spans.append((t.offset, t.storedBytes, t.sha256, "tensor \(t.name)")) }
+        for e in m.experts where e.file == f.name {
+            spans.append((e.offset, e.storedBytes, e.sha256, "layer \(e.layer) expert \(e.expert)"))
+        }
+        spans.sort { $0.offset < $1.offset }
+        var fileHash = SHA256Stream()
+        var position = 0
+        for s in spans {
+            guard s.offset >= position, s.offset + s.bytes <= all.count else {
+                findings.append("error: \(path): \(s.what) at \(s.offset) overlaps another extent or the end of the file")
+                continue
+            }
+            let gap = UnsafeRawBufferPointer(rebasing: all[position..<s.offset])
+            if let bad = firstNonZero(gap) { findings.append("error: \(path): non-zero padding byte at offset \(position + bad)") }
+            fileHash.update(gap)
+            let body = UnsafeRawBufferPointer(rebasing: all[s.offset..<(s.offset + s.bytes)])
+            fileHash.update(body)
+            let sha = SHA256Hex.of(body)
+            if sha != s.sha { findings.append("error: \(path): \(s.what) has SHA-256 \(sha), the manifest says \(s.sha)") }
+            position = s.offset + s.bytes
+            progress(position)
+        }
+        let tail = UnsafeRawBufferPointer(rebasing: all[min(position, all.count)..<all.count])
+        if let bad = firstNonZero(tail) {
+            findings.append("error: \(path): non-zero byte at offset \(position + bad) after the last extent")
+        }
+        fileHash.update(tail)
+        let sha = fileHash.finalize()
+        if sha != f.sha256 { findings.append("error: \(path): file SHA-256 \(sha), the manifest says \(f.sha256)") }
+        return findings
     }
+
+    /// Offset of the first non-zero byte, or nil: memcmp against a zero page, then a byte scan of the one page
+    /// that differs.
+    static func firstNonZero(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
+        return zeroPage.withUnsafeBytes { zero -> Int? in
+            var offset = 0
+            while offset < bytes.count {
+                let n = min(zero.count, bytes.count - offset)
+                if memcmp(base + offset, zero.baseAddress!, n) != 0 {
+                    return (offset..<(offset + n)).first { bytes[$0] != 0 }
+                }
+                offset += n
+            }
+            return nil
+        }
+    }
+
+    private static let zeroPage = [UInt8](repeating: 0, count: 4096)
 
     /// Every expert of every MoE layer present with the config's shapes; dense tensors as the config implies.
     static func structureFindings(_ reader: BundleReader) -> [String] {

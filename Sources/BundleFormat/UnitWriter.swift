@@ -64,14 +64,19 @@ final class UnitWriter {
         try out.hashPrefix(end, into: &fileHash)
         for k in records.indices { job.progress.add(sourceBytes(of: unit.extents[k])) }
 
-        let queue = ExtentQueue(capacity: job.options.threads + 2)
+        let queue = ExtentQueue(capacity: job.options.threads + 2, start: records.count)
         let producerError = Mutex<(any Error)?>(nil)
         let next = Mutex(records.count)
         let group = DispatchGroup()
         let extents = unit.extents
         let job = self.job
+        // Producers block on the queue, so they get threads of their own: parked on libdispatch's width-limited
+        // global pool they could starve another repack's producers in the same process (seen as a deadlock when
+        // tests ran repacks concurrently).
         for _ in 0..<job.options.threads {
-            DispatchQueue.global().async(group: group) {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
                 while true {
                     let k = next.withLock { n -> Int in
                         n += 1
@@ -93,6 +98,7 @@ final class UnitWriter {
                     }
                 }
             }
+            thread.start()
         }
         do {
             var position = end
@@ -348,7 +354,11 @@ final class ExtentQueue: @unchecked Sendable {
     private var failed = false
     private let capacity: Int
 
-    init(capacity: Int) { self.capacity = capacity }
+    /// - Parameter start: the first index the writer takes (a resumed unit starts past its journaled extents).
+    init(capacity: Int, start: Int) {
+        self.capacity = capacity
+        next = start
+    }
 
     /// Blocks while `k` is `capacity` or more ahead of the writer; false once the queue has failed.
     func put(_ k: Int, _ item: BuiltExtent?) -> Bool {

@@ -12,6 +12,8 @@ public import TensorIO
 public enum SyntheticCheckpoint {
     /// Size presets.
     public enum Preset: String, CaseIterable, Sendable {
+        /// The smallest K2-shaped model (tens of KB): 2 layers, 2 experts; for exhaustive tests.
+        case micro
         /// A few hundred KB for unit tests.
         case tiny
         /// A few MB: more experts and layers, still quick.
@@ -80,6 +82,10 @@ public enum SyntheticCheckpoint {
         }
         var d: Dims
         switch options.preset {
+        case .micro:
+            d = Dims(
+                vocab: 256, hidden: 32, inter: 32, moeInter: 32, layers: 2, experts: 2, topK: 1, heads: 1, qLora: 32,
+                kvLora: 32, nope: 8, rope: 8, v: 8, yarnFactor: 4, originalMax: 64)
         case .tiny:
             d = Dims(
                 vocab: 512, hidden: 64, inter: 128, moeInter: 32, layers: 3, experts: 8, topK: 2, heads: 2, qLora: 32,
