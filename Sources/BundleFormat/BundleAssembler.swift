@@ -102,7 +102,13 @@ enum BundleAssembler {
         let sha = text.withUnsafeBytes { SHA256Hex.of($0) }
         try AtomicFile.write("\(sha)  manifest.json\n", to: path("manifest.sha256"))
         try AtomicFile.write(text, to: path("manifest.json"))
-        for unit in units { try? fm.removeItem(atPath: path(unit + ".json")) }
-        for name in ["source.json", "repack.json"] { try? fm.removeItem(atPath: path(name)) }
+        removeJobFiles(folder: folder, units: units)
+    }
+
+    /// Removes the working files of a finished job; repack.json goes last, so a kill in between is finished by a re-run.
+    static func removeJobFiles(folder: String, units: [String]) {
+        let fm = FileManager.default
+        for unit in units { try? fm.removeItem(atPath: (folder as NSString).appendingPathComponent(unit + ".json")) }
+        for name in ["source.json", "repack.json"] { try? fm.removeItem(atPath: (folder as NSString).appendingPathComponent(name)) }
     }
 }

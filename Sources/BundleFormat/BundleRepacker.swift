@@ -64,7 +64,13 @@ public enum BundleRepacker {
         let job = try RepackJob(model: model, output: output, options: options)
         let fm = FileManager.default
         if fm.fileExists(atPath: output + "/manifest.json") {
-            throw BundleError.folderHoldsOtherJob(folder: output, reason: "it already holds a complete bundle")
+            // Killed after the manifest but before the clean-up: the same command finishes the clean-up.
+            guard options.shard == nil, fm.fileExists(atPath: job.path("repack.json")) else {
+                throw BundleError.folderHoldsOtherJob(folder: output, reason: "it already holds a complete bundle")
+            }
+            try job.claimFolder()
+            BundleAssembler.removeJobFiles(folder: output, units: job.units.map(\.name))
+            return Summary(unitsWritten: 0, unitsSkipped: job.units.count, extentsResumed: 0, finalized: true, dataBytes: 0)
         }
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         try job.claimFolder()
@@ -229,24 +235,39 @@ final class RepackJob: @unchecked Sendable {
         ])
     }
 
-    /// Records the job in repack.json, or checks that a folder being resumed holds the same job.
+    /// Records the job in repack.json, or checks that a folder being resumed holds the same job; then (re)writes
+    /// the source record. repack.json comes first, so a run killed at any later moment is recognized as this job.
+    /// Temporaries of killed runs (`NAME.partial-PID`) are removed; unit partials (`NAME.bin.partial`) are kept.
     func claimFolder() throws {
         var record = identity.members ?? []
         record.append(("slice", .int(options.shard?.index ?? 1)))
         let text = JSONValue.object(record).prettyText + "\n"
         let file = path("repack.json")
+        Self.removeStaleTemporaries(output)
+        Self.removeStaleTemporaries(path("files"))
         if let existing = try? String(contentsOfFile: file, encoding: .utf8) {
             guard existing == text else {
                 throw BundleError.folderHoldsOtherJob(folder: output, reason: "it holds a repack of another source or with other options")
             }
-            return
-        }
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
-        guard entries.isEmpty else {
-            throw BundleError.folderHoldsOtherJob(folder: output, reason: "it is not empty and holds no repack.json")
+        } else {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+            guard entries.isEmpty else {
+                throw BundleError.folderHoldsOtherJob(folder: output, reason: "it is not empty and holds no repack.json")
+            }
+            try AtomicFile.write(text, to: file)
         }
         try BundleAssembler.writeSourceRecord(model: model, options: options, folder: output)
-        try AtomicFile.write(text, to: file)
+    }
+
+    /// Removes `NAME.partial-PID` files (AtomicFile's temporaries) that a killed process left behind.
+    static func removeStaleTemporaries(_ folder: String) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] {
+            guard let range = name.range(of: ".partial-", options: .backwards),
+                !name[range.upperBound...].isEmpty, name[range.upperBound...].allSatisfy(\.isNumber)
+            else { continue }
+            try? fm.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+        }
     }
 }
 

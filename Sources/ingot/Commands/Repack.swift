@@ -28,6 +28,8 @@ extension Ingot {
         @OptionGroup var threading: ThreadingOptions
         @Flag(help: "No progress output.")
         var quiet = false
+        @Option(help: .hidden)
+        var journalSyncBytes: Int = 256 << 20
 
         static func parseCompression(_ text: String) -> BundleManifest.Compression? {
             if text == "none" { return BundleManifest.Compression.none }
