@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify bench-repack check-large clean python-fixtures
+.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify bench-repack check-large fuzz clean python-fixtures
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -72,6 +72,18 @@ bench-repack: release
 ## check-large: round trips on a larger synthetic checkpoint (release build; a few minutes, not in CI).
 check-large: release
 	bash bench/check-large.sh
+
+## fuzz: libFuzzer on the safetensors header/index readers and the bundle manifest/extent reader, FUZZ_SECONDS each
+## (default 600) from the committed seed corpus (fixtures/fuzz/); crashes land in fuzz-crashes/ as reproducers.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	$(SWIFT) build --scratch-path .build-fuzz --product ingot-fuzz -Xswiftc -DFUZZING -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library
+	mkdir -p fuzz-crashes
+	for t in safetensors bundle; do \
+	  work=$$(mktemp -d); cp fixtures/fuzz/$$t/* $$work/; \
+	  INGOT_FUZZ_TARGET=$$t .build-fuzz/debug/ingot-fuzz -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz-crashes/$$t- $$work || exit 1; \
+	  rm -rf $$work; \
+	done
 
 clean:
 	rm -rf .build

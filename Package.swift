@@ -32,6 +32,8 @@ let package = Package(
         .executableTarget(name: "ingot", dependencies: [
             "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", argumentParser,
         ]),
+        // libFuzzer targets; a fuzzer only when `make fuzz` builds it with -DFUZZING -sanitize=fuzzer.
+        .executableTarget(name: "ingot-fuzz", dependencies: ["TensorIO", "BundleFormat"], path: "Fuzz"),
         // Tests: one target per library, the C libraries, and the CLI.
         .target(name: "TestSupport", dependencies: ["TensorIO", "Checkpoint", "Quantization"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorIOTests", dependencies: ["TensorIO", "TestSupport"]),

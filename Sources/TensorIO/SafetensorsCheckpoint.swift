@@ -77,9 +77,16 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     /// Parses `model.safetensors.index.json`: `metadata` object (optional) and `weight_map`.
     private static func readIndex(_ path: String) throws -> ([(key: String, value: JSONValue)], [(tensor: String, shard: String)]) {
         let mapping = try MappedFile(path: path)
+        return try parseIndex(mapping.bytes, path: path)
+    }
+
+    /// Parses index bytes (also the fuzz target's entry point).
+    package static func parseIndex(_ bytes: UnsafeRawBufferPointer, path: String) throws
+        -> ([(key: String, value: JSONValue)], [(tensor: String, shard: String)])
+    {
         let json: JSONValue
         do {
-            json = try JSONValue.parse(mapping.bytes)
+            json = try JSONValue.parse(bytes)
         } catch {
             if let key = error.duplicateKey {
                 throw SafetensorsError.invalidIndex(file: path, reason: "key '\(key)' appears twice")
