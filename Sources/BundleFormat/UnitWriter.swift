@@ -20,6 +20,72 @@ struct BuiltExtent: Sendable {
     let sha256: String
 }
 
+/// Hashes the data file's byte stream on its own serial queue, in write order, so SHA-256 runs while the writer
+/// thread is in write(); at most `limit` pieces wait, which bounds the memory they hold.
+final class StreamHasher: @unchecked Sendable {
+    // Sendable: `file` and `extent` are touched only on `queue`.
+    private let queue = DispatchQueue(label: "ingot.repack.hash")
+    private let slots: DispatchSemaphore
+    private var file = SHA256Stream()
+    private var extent = SHA256Stream()
+    private var extentDigests: [Int: String] = [:]
+
+    init(limit: Int = 3) { slots = DispatchSemaphore(value: limit) }
+
+    /// Adds bytes (kept alive by `owner` until hashed) to the file hash, and to extent `k`'s hash when given; then
+    /// runs `after` (releasing source pages).
+    func add(_ bytes: UnsafeRawBufferPointer, owner: (any AnyObject & Sendable)?, extent k: Int?, after: (@Sendable () -> Void)? = nil) {
+        slots.wait()
+        let piece = UnsafeTransfer(bytes)
+        queue.async { [self] in
+            withExtendedLifetime(owner) {
+                file.update(piece.value)
+                if k != nil { extent.update(piece.value) }
+            }
+            after?()
+            slots.signal()
+        }
+    }
+
+    /// Adds zero padding to the file hash.
+    func addZeros(_ count: Int) {
+        guard count > 0 else { return }
+        queue.async { [self] in file.updateZeros(count) }
+    }
+
+    /// Closes extent `k`'s hash.
+    func finishExtent(_ k: Int) {
+        queue.async { [self] in
+            extentDigests[k] = extent.finalize()
+            extent = SHA256Stream()
+        }
+    }
+
+    /// Waits for everything queued; returns the file digest and the extent digests.
+    func finish() -> (file: String, extents: [Int: String]) {
+        queue.sync { (file.finalize(), extentDigests) }
+    }
+
+    /// The extent digests finished so far (waits for the queue).
+    func extentDigestsSoFar() -> [Int: String] { queue.sync { extentDigests } }
+
+    /// Starts the file hash from a resumed prefix.
+    func resume(from prefix: SHA256Stream) { queue.sync { file = prefix } }
+}
+
+/// A byte array shared with the hashing queue.
+final class ByteBox: @unchecked Sendable {
+    // Sendable: never mutated after init.
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+}
+
+/// Asserts `Sendable` for a pointer whose memory outlives the asynchronous use (kept alive by an owner).
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// Writes (or resumes) one unit's data file: `NAME.bin.partial` + `NAME.journal` → `NAME.bin` + `NAME.json`.
 final class UnitWriter {
     let job: RepackJob
@@ -60,8 +126,10 @@ final class UnitWriter {
         // The journal is rewritten to exactly the records kept.
         try AtomicFile.write(records.enumerated().map { Self.journalLine($0.offset, $0.element) }.joined(), to: journalPath)
         let journal = try DataFile(path: journalPath, keeping: Int.max)
-        var fileHash = SHA256Stream()
-        try out.hashPrefix(end, into: &fileHash)
+        var prefixHash = SHA256Stream()
+        try out.hashPrefix(end, into: &prefixHash)
+        let hasher = StreamHasher()
+        hasher.resume(from: prefixHash)
         for k in records.indices { job.progress.add(sourceBytes(of: unit.extents[k])) }
 
         let queue = ExtentQueue(capacity: job.options.threads + 2, start: records.count)
@@ -114,16 +182,17 @@ final class UnitWriter {
                 }
                 let start = (position + alignment - 1) / alignment * alignment
                 try out.writeZeros(start - position)
-                fileHash.updateZeros(start - position)
+                hasher.addZeros(start - position)
                 let record: ExtentRecord
                 switch extents[k] {
                 case .dense(let name):
-                    record = try writeDense(name, at: start, to: out, fileHash: &fileHash)
+                    record = try writeDense(name, at: start, to: out, hasher: hasher, extent: k)
                 case .expert:
                     guard let built = item else { preconditionFailure("expert extent without bytes") }
-                    try built.stored.withUnsafeBytes { b in
+                    let box = ByteBox(built.stored)
+                    try box.bytes.withUnsafeBytes { b in
                         try out.write(b)
-                        fileHash.update(b)
+                        hasher.add(b, owner: box, extent: nil)
                     }
                     record = ExtentRecord(offset: start, storedBytes: built.stored.count, bytes: built.bytes, sha256: built.sha256)
                     job.progress.add(sourceBytes(of: extents[k]))
@@ -133,7 +202,7 @@ final class UnitWriter {
                 position = start + record.storedBytes
                 bytesSinceSync += record.storedBytes
                 if bytesSinceSync >= job.options.syncBytes {
-                    try sync(out, journal, &unsynced)
+                    try sync(out, journal, &unsynced, digests: hasher.extentDigestsSoFar())
                     bytesSinceSync = 0
                 }
             }
@@ -141,16 +210,21 @@ final class UnitWriter {
             guard records.count == extents.count else {
                 throw FileError(path: partialPath, operation: "write (workers stopped)", errno: EIO)
             }
-            try sync(out, journal, &unsynced)
+            try sync(out, journal, &unsynced, digests: hasher.extentDigestsSoFar())
         } catch {
             queue.fail()
             group.wait()
             throw error
         }
         group.wait()
+        let (fileSHA, denseDigests) = hasher.finish()
+        for (k, digest) in denseDigests {
+            let r = records[k]
+            records[k] = ExtentRecord(offset: r.offset, storedBytes: r.storedBytes, bytes: r.bytes, sha256: digest)
+        }
         try out.close()
         try journal.close()
-        try writeFragment(records, fileBytes: records.last.map { $0.offset + $0.storedBytes } ?? 0, fileSHA: fileHash.finalize())
+        try writeFragment(records, fileBytes: records.last.map { $0.offset + $0.storedBytes } ?? 0, fileSHA: fileSHA)
         try AtomicFile.commit(temporary: partialPath, to: job.path(unit.name + ".bin"))
         try? fm.removeItem(atPath: journalPath)
         return resumed
@@ -160,9 +234,12 @@ final class UnitWriter {
         "\(k) \(r.offset) \(r.storedBytes) \(r.bytes) \(r.sha256)\n"
     }
 
-    /// Data first, then the journal lines that describe it.
-    func sync(_ out: DataFile, _ journal: DataFile, _ unsynced: inout [(Int, ExtentRecord)]) throws {
+    /// Data first, then the journal lines that describe it (dense extents' digests taken from the hashing queue).
+    func sync(_ out: DataFile, _ journal: DataFile, _ unsynced: inout [(Int, ExtentRecord)], digests: [Int: String]) throws {
         guard !unsynced.isEmpty else { return }
+        unsynced = unsynced.map { k, r in
+            (k, digests[k].map { ExtentRecord(offset: r.offset, storedBytes: r.storedBytes, bytes: r.bytes, sha256: $0) } ?? r)
+        }
         try out.sync()
         let text = unsynced.map { Self.journalLine($0.0, $0.1) }.joined()
         try Array(text.utf8).withUnsafeBytes { try journal.write($0) }
@@ -179,25 +256,26 @@ final class UnitWriter {
         }
     }
 
-    /// Streams a dense tensor from the source mapping in 64 MiB pieces, hashing as it goes.
-    func writeDense(_ name: String, at offset: Int, to out: DataFile, fileHash: inout SHA256Stream) throws -> ExtentRecord {
+    /// Streams a dense tensor from the source mapping in 64 MiB pieces; the hashing queue hashes each piece (file
+    /// and extent) and then releases its source pages.
+    func writeDense(_ name: String, at offset: Int, to out: DataFile, hasher: StreamHasher, extent k: Int) throws -> ExtentRecord {
         guard let (file, info) = job.model.tensors.lookup(name) else {
             throw SafetensorsError.missingTensor(file: job.model.folder, tensor: name)
         }
         let bytes = file.bytes(of: info)
-        var extentHash = SHA256Stream()
         var done = 0
         repeat {
             let end = min(bytes.count, done + (64 << 20))
             let piece = UnsafeRawBufferPointer(rebasing: bytes[done..<end])
             try out.write(piece)
-            fileHash.update(piece)
-            extentHash.update(piece)
-            file.mapping.release(offset: file.header.dataStart + info.begin + done, count: end - done)
+            let releaseAt = file.header.dataStart + info.begin + done, count = end - done
+            hasher.add(piece, owner: file, extent: k) { file.mapping.release(offset: releaseAt, count: count) }
             job.progress.add(end - done)
             done = end
         } while done < bytes.count
-        return ExtentRecord(offset: offset, storedBytes: bytes.count, bytes: bytes.count, sha256: extentHash.finalize())
+        hasher.finishExtent(k)
+        // The digest is filled in from the hashing queue when the unit finishes.
+        return ExtentRecord(offset: offset, storedBytes: bytes.count, bytes: bytes.count, sha256: String(repeating: "0", count: 64))
     }
 
     /// The unit's part of the manifest.
