@@ -30,7 +30,7 @@ test: setup
 
 ## lint: swift-format with the checked-in .swift-format (the generated BuiltinRecipes.swift is skipped).
 lint:
-	$(SWIFT) format lint --strict $$(git ls-files 'Sources/*.swift' 'Tests/*.swift' | grep -v BuiltinRecipes.swift)
+	$(SWIFT) format lint --strict $$(git ls-files 'Sources/*.swift' 'Tests/*.swift' 'Fuzz/*.swift' | grep -v BuiltinRecipes.swift)
 
 ## demo: setup + release build + the main job on the embedded default fixture.
 demo: release

@@ -25,35 +25,37 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
-}
-
-/// libFuzzer's driver (in the runtime that -sanitize=fuzzer links).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-               _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
-
-/// SwiftPM links an executable through the entry point `<target>_main`; hand it to libFuzzer.
-@_cdecl("ingot_fuzz_main")
-public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var vector = argv
-    return runDriver(&count, &vector) { data, size in fuzzerTestOneInput(data, size) }
-}
-#else
-@main
-enum FuzzNotBuilt {
-    static func main() {
-        // Replays inputs given as arguments (corpus files, crash reproducers) without the fuzzer.
-        for path in CommandLine.arguments.dropFirst() {
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
-            data.withUnsafeBytes { fuzzOne($0) }
-            print("ok \(path)")
-        }
-        if CommandLine.arguments.count == 1 { print("ingot-fuzz: build with `make fuzz`; arguments are inputs to replay") }
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
+        return 0
     }
-}
+
+    /// libFuzzer's driver (in the runtime that -sanitize=fuzzer links).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func runDriver(
+        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
+
+    /// SwiftPM links an executable through the entry point `<target>_main`; hand it to libFuzzer.
+    @_cdecl("ingot_fuzz_main")
+    public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+        var count = argc
+        var vector = argv
+        return runDriver(&count, &vector) { data, size in fuzzerTestOneInput(data, size) }
+    }
+#else
+    @main
+    enum FuzzNotBuilt {
+        static func main() {
+            // Replays inputs given as arguments (corpus files, crash reproducers) without the fuzzer.
+            for path in CommandLine.arguments.dropFirst() {
+                guard let data = FileManager.default.contents(atPath: path) else { continue }
+                data.withUnsafeBytes { fuzzOne($0) }
+                print("ok \(path)")
+            }
+            if CommandLine.arguments.count == 1 { print("ingot-fuzz: build with `make fuzz`; arguments are inputs to replay") }
+        }
+    }
 #endif

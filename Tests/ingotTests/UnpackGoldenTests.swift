@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
 import TensorIO
-import Testing
 import TestSupport
+import Testing
 
 @Suite("unpack: compressed-tensors reads the result")
 struct UnpackGoldenTests {
