@@ -41,6 +41,10 @@ demo: release
 	$(RELEASE_BIN) synth --preset small --form bf16 --seed 1 -o $(DEMO_DIR)/k2-small-bf16
 	$(RELEASE_BIN) quantize $(DEMO_DIR)/k2-small-bf16 -o $(DEMO_DIR)/k2-small-int4
 	$(RELEASE_BIN) verify $(DEMO_DIR)/k2-small-int4
+	$(RELEASE_BIN) repack $(DEMO_DIR)/k2-small -o $(DEMO_DIR)/k2-small.bundle --compress zstd:3
+	$(RELEASE_BIN) verify $(DEMO_DIR)/k2-small.bundle
+	$(RELEASE_BIN) unpack $(DEMO_DIR)/k2-small.bundle -o $(DEMO_DIR)/k2-small-unpacked
+	diff -r $(DEMO_DIR)/k2-small $(DEMO_DIR)/k2-small-unpacked && echo "demo: bundle round trip is byte-identical"
 
 ## recipes: regenerate the compiled-in copy of recipes/*.yaml.
 recipes:
