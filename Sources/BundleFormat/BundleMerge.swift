@@ -33,9 +33,7 @@ public enum BundleMerge {
         let layers = source["layers"]?.intValue ?? 0
         let units = ["globals"] + (0..<layers).map { "layer-" + String(repeating: "0", count: max(0, 3 - String($0).count)) + String($0) }
         let fm = FileManager.default
-        if let entries = try? fm.contentsOfDirectory(atPath: output), !entries.isEmpty {
-            throw FileError(path: output, operation: "create (the folder is not empty)", errno: EEXIST)
-        }
+        try AtomicFile.requireNewOrEmptyFolder(output)
         try fm.createDirectory(atPath: output + "/files", withIntermediateDirectories: true)
         for (i, unit) in units.enumerated() {
             guard let slice = seen[i % count + 1] else { continue }

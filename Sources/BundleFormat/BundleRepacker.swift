@@ -1,7 +1,6 @@
 public import Checkpoint
 public import Foundation
 import Quantization
-import Synchronization
 public import TensorIO
 
 /// `ingot repack`: a compressed-tensors INT4 checkpoint → an ingot bundle (docs/bundle-format.md).
@@ -122,7 +121,7 @@ final class RepackJob: @unchecked Sendable {
     let units: [RepackUnit]
     /// Everything that must agree between a resumed run, the slices of a merge, and the first run.
     let identity: JSONValue
-    let progress: RepackProgress
+    let progress: ByteProgress
 
     init(model: ModelFolder, output: String, options: BundleRepacker.Options) throws {
         self.model = model
@@ -160,7 +159,7 @@ final class RepackJob: @unchecked Sendable {
         }
         self.units = units
         identity = try Self.identity(model: model, options: options, order: order)
-        progress = RepackProgress(total: model.tensors.dataBytes, callback: options.progress)
+        progress = ByteProgress(total: model.tensors.dataBytes, callback: options.progress)
     }
 
     static func pad(_ n: Int, _ width: Int) -> String {
@@ -269,25 +268,4 @@ final class RepackJob: @unchecked Sendable {
             try? fm.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
         }
     }
-}
-
-/// Thread-safe progress over source bytes.
-final class RepackProgress: Sendable {
-    let total: Int
-    private let counter = Mutex(0)
-    private let callback: (@Sendable (Int, Int) -> Void)?
-
-    init(total: Int, callback: (@Sendable (Int, Int) -> Void)?) {
-        self.total = total
-        self.callback = callback
-    }
-
-    func add(_ n: Int) {
-        counter.withLock { done in
-            done += n
-            callback?(min(done, total), total)
-        }
-    }
-
-    var done: Int { counter.withLock { $0 } }
 }

@@ -12,9 +12,7 @@ public enum BundleUnpacker {
         let reader = try BundleReader(folder: bundle)
         let m = reader.manifest
         let fm = FileManager.default
-        if let entries = try? fm.contentsOfDirectory(atPath: output), !entries.isEmpty {
-            throw FileError(path: output, operation: "create (the folder is not empty)", errno: EEXIST)
-        }
+        try AtomicFile.requireNewOrEmptyFolder(output)
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         for f in m.files {
             try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: bundle + "/files/" + f.name))), to: output + "/" + f.name)
@@ -104,9 +102,7 @@ public enum BundleUnpacker {
         let reader = try BundleReader(folder: bundle)
         var m = reader.manifest
         let fm = FileManager.default
-        if let entries = try? fm.contentsOfDirectory(atPath: output), !entries.isEmpty {
-            throw FileError(path: output, operation: "create (the folder is not empty)", errno: EEXIST)
-        }
+        try AtomicFile.requireNewOrEmptyFolder(output)
         try fm.createDirectory(atPath: output + "/files", withIntermediateDirectories: true)
         for f in m.files {
             try AtomicFile.write(

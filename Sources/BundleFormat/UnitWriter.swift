@@ -488,16 +488,7 @@ final class DataFile {
     deinit { if !closed { Foundation.close(fd) } }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            guard let base = bytes.baseAddress else { return }
-            let n = Foundation.write(fd, base + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileError(path: path, operation: "write")
-            }
-            done += n
-        }
+        try BufferedOutput.writeAll(fd: fd, bytes, path: path)
     }
 
     func writeZeros(_ count: Int) throws {

@@ -129,9 +129,7 @@ public enum CheckpointQuantizer {
         }
 
         let fm = FileManager.default
-        if fm.fileExists(atPath: outputPath), !((try? fm.contentsOfDirectory(atPath: outputPath)) ?? []).isEmpty {
-            throw FileError(path: outputPath, operation: "create (the folder is not empty)", errno: EEXIST)
-        }
+        try AtomicFile.requireNewOrEmptyFolder(outputPath)
         try fm.createDirectory(atPath: outputPath, withIntermediateDirectories: true)
         try writeConfig(model, scheme: scheme, to: (outputPath as NSString).appendingPathComponent("config.json"))
         for name in try fm.contentsOfDirectory(atPath: model.folder).sorted()

@@ -49,7 +49,7 @@ public enum Verification {
                     sum + ((try? FileManager.default.attributesOfItem(atPath: model.tensors.location.file(e.name))[.size] as? Int) ?? 0)
                 }
             } ?? 0)
-        let progress = Progress(total: total, callback: options.progress)
+        let progress = ByteProgress(total: total, callback: options.progress)
         let results = plan.execute(threads: options.threads, progress: progress)
         var (projections, layers, numeric) = aggregate(model: model, plan: plan, results: results)
         findings += numeric
@@ -256,7 +256,7 @@ public enum Verification {
 
     // MARK: checksums
 
-    static func verifyChecksums(_ list: ChecksumList, model: ModelFolder, threads: Int, progress: Progress) throws
+    static func verifyChecksums(_ list: ChecksumList, model: ModelFolder, threads: Int, progress: ByteProgress) throws
         -> ([(String, String, String)], [Finding])
     {
         let entries = list.entries
@@ -301,27 +301,6 @@ public enum Verification {
         }
         return (rows, findings)
     }
-}
-
-/// Thread-safe byte progress.
-final class Progress: Sendable {
-    let total: Int
-    private let counter = Mutex(0)
-    private let callback: (@Sendable (Int, Int) -> Void)?
-
-    init(total: Int, callback: (@Sendable (Int, Int) -> Void)?) {
-        self.total = total
-        self.callback = callback
-    }
-
-    func add(_ n: Int) {
-        counter.withLock { done in
-            done += n
-            callback?(done, total)
-        }
-    }
-
-    var done: Int { counter.withLock { $0 } }
 }
 
 /// Asserts `Sendable` for buffers that parallel iterations touch at disjoint indices.

@@ -62,7 +62,7 @@ struct WorkPlan {
     }
 
     /// Runs every item on `threads` workers that take items in order.
-    func execute(threads: Int, progress: Progress) -> [ItemResult] {
+    func execute(threads: Int, progress: ByteProgress) -> [ItemResult] {
         let results = UnsafeTransfer(UnsafeMutableBufferPointer<ItemResult>.allocate(capacity: items.count))
         results.value.initialize(repeating: ItemResult())
         defer {

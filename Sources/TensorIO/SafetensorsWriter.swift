@@ -203,7 +203,8 @@ package final class BufferedOutput {
         guard Foundation.close(fd) == 0 else { throw FileError(path: path, operation: "close") }
     }
 
-    static func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileError) {
+    /// write(2) until every byte is written, retrying on EINTR.
+    package static func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(FileError) {
         var offset = 0
         while offset < bytes.count {
             guard let base = bytes.baseAddress else { return }
@@ -232,6 +233,15 @@ public enum AtomicFile {
         } catch {
             unlink(temporary)
             throw error
+        }
+    }
+
+    /// Refuses an output folder that exists and is not empty (outputs go into new or empty folders only).
+    ///
+    /// - Throws: ``FileError`` with EEXIST.
+    public static func requireNewOrEmptyFolder(_ path: String) throws {
+        if let entries = try? FileManager.default.contentsOfDirectory(atPath: path), !entries.isEmpty {
+            throw FileError(path: path, operation: "create (the folder is not empty)", errno: EEXIST)
         }
     }
 
