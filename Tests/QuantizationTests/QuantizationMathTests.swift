@@ -174,3 +174,21 @@ struct KernelTwinTests {
         }
     }
 }
+
+@Suite("parallel quantization")
+struct ParallelQuantizationTests {
+    @Test(
+        "quantizeParallel equals quantize for every grid and symmetry, at row counts that split unevenly",
+        arguments: [(GroupQuantizer.Grid.compressedTensors, true), (.compressedTensors, false), (.qatGrid, true)])
+    func sameAsSerial(grid: GroupQuantizer.Grid, symmetric: Bool) throws {
+        var rng = SplitMix64(seed: 41)
+        for rows in [1, 7, 8, 17, 64] {
+            let x = (0..<(rows * 96)).map { _ in FloatConversion.float(bf16: FloatConversion.bf16(normal(&rng) * 0.02)) }
+            let q = GroupQuantizer(groupSize: 32, symmetric: symmetric, grid: grid)
+            let serial = try q.quantize(x, rows: rows, columns: 96)
+            for threads in [1, 2, 3] {
+                #expect(try q.quantizeParallel(x, rows: rows, columns: 96, threads: threads) == serial, "rows \(rows) threads \(threads)")
+            }
+        }
+    }
+}

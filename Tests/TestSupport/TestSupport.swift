@@ -18,7 +18,7 @@ public func temporaryFolder(_ label: String = "ingot-test") -> String {
 /// Writes `bytes` to a new file in a fresh folder and returns its path.
 public func writeTemporaryFile(_ bytes: [UInt8], name: String = "t.safetensors") -> String {
     let path = (temporaryFolder() as NSString).appendingPathComponent(name)
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot create \(path)")
     return path
 }
 
