@@ -1,0 +1,24 @@
+import ArgumentParser
+import BundleFormat
+import Foundation
+
+extension Ingot {
+    struct Merge: IngotCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Assemble the slices of `repack --shard i/n` into one bundle (byte-identical to a single run).")
+
+        @Argument(help: "The slice folders, all n of them, in any order.")
+        var slices: [String]
+        @Option(name: .shortAndLong, help: "Bundle folder (new or empty).")
+        var output: String
+
+        func validate() throws {
+            guard !slices.isEmpty else { throw ValidationError("give the slice folders") }
+        }
+
+        func execute() throws {
+            try BundleMerge.merge(slices: slices, output: output)
+            print("wrote bundle \(output) from \(slices.count) slices")
+        }
+    }
+}
