@@ -25,7 +25,7 @@ quant_stage:
 bundle:
   layout: interleaved
   rows: 8
-  compression: zstd:3
+  compression: none
 parity:
   max_mean_kld: 0.02
   min_same_top1: 0.95
@@ -54,7 +54,7 @@ quant_stage:
 bundle:
   layout: interleaved
   rows: 8
-  compression: zstd:3
+  compression: none
 parity:
   max_mean_kld: 0.02
   min_same_top1: 0.95
@@ -83,7 +83,7 @@ quant_stage:
 bundle:
   layout: interleaved
   rows: 8
-  compression: zstd:3
+  compression: none
 parity:
   max_mean_kld: 0.001
   min_same_top1: 0.99

@@ -77,7 +77,7 @@ struct ModelConfigTests {
         #expect(builtin.map(\.name).sorted() == ["deepseek-v3", "kimi-k2-instruct", "kimi-k2-thinking"])
         let c = try ModelConfig(json: Self.k2, file: "config.json")
         let r = try Recipe.matching(c)
-        #expect(r.name == "kimi-k2-thinking" && r.grid == .qat && r.compression == .zstd(level: 3) && r.bundleRows == 8)
+        #expect(r.name == "kimi-k2-thinking" && r.grid == .qat && r.compression == Recipe.Compression.none && r.bundleRows == 8)
         #expect(r.scheme.weightArgs(module: "model.layers.1.mlp.experts.0.up_proj")?.groupSize == 32)
         #expect(r.scheme.weightArgs(module: "model.layers.1.self_attn.o_proj") == nil)
         let folder = repositoryRoot() + "/recipes"
@@ -94,7 +94,9 @@ struct ModelConfigTests {
         #expect(throws: CheckpointError.unknownRecipeKey(file: "r.yaml", key: "parity.min_same_top_1")) {
             try Recipe(yaml: typo, file: "r.yaml")
         }
-        let bad = text.replacingOccurrences(of: "compression: zstd:3", with: "compression: lz4")
+        let bad = text.replacingOccurrences(of: "compression: none", with: "compression: lz4")
         #expect(throws: CheckpointError.self) { try Recipe(yaml: bad, file: "r.yaml") }
+        let zstd = text.replacingOccurrences(of: "compression: none", with: "compression: zstd:7")
+        #expect(try Recipe(yaml: zstd, file: "r.yaml").compression == .zstd(level: 7))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BundleFormat
 import Checkpoint
 import Foundation
+import TensorIO
 
 extension Ingot {
     struct Repack: IngotCommand {
@@ -16,11 +17,10 @@ extension Ingot {
         var model: String
         @Option(name: .shortAndLong, help: "Bundle folder (new, or the folder of an interrupted run to resume).")
         var output: String
-        @Option(
-            help: "Recipe YAML whose bundle options apply (default: the built-in recipe's compression is not applied unless --compress).")
+        @Option(help: "Recipe YAML for the bundle options (tile rows, compression); default: the built-in recipe matching config.json.")
         var recipe: String?
-        @Option(help: "zstd[:LEVEL] to compress expert extents (one frame each), or none.")
-        var compress: String = "none"
+        @Option(help: "zstd[:LEVEL] to compress expert extents (one frame each), or none; overrides the recipe.")
+        var compress: String?
         @Option(help: "Usage profile JSON {\"layers\": {\"1\": [count per expert], …}}: hottest experts first.")
         var expertOrder: String?
         @Option(help: "Write slice i of n (1-based), e.g. 2/8.")
@@ -45,20 +45,19 @@ extension Ingot {
         }
 
         func validate() throws {
-            guard Self.parseCompression(compress) != nil else {
+            if let compress, Self.parseCompression(compress) == nil {
                 throw ValidationError("--compress must be none, zstd or zstd:LEVEL (1-22)")
             }
             if let shard, Self.parseShard(shard) == nil { throw ValidationError("--shard must be i/n with 1 ≤ i ≤ n, got '\(shard)'") }
         }
 
         func execute() throws {
-            var compression = Self.parseCompression(compress) ?? .none
-            var tileRows = 8
-            if let recipe {
-                let r = try Checkpoint.Recipe(path: recipe)
-                tileRows = r.bundleRows
-                if compress == "none", case .zstd(let level) = r.compression { compression = .zstd(level: level) }
-            }
+            let config = try ModelConfig(path: try ModelLocation.resolve(model).file("config.json"))
+            let r = try Recipe.resolve(path: recipe, config: config)
+            var compression: BundleManifest.Compression = .none
+            if case .zstd(let level) = r.compression { compression = .zstd(level: level) }
+            if let compress, let chosen = Self.parseCompression(compress) { compression = chosen }
+            let tileRows = r.bundleRows
             let bar = ProgressBar(label: "repack", total: 1, quiet: quiet)
             let started = Date()
             let summary = try BundleRepacker.run(
