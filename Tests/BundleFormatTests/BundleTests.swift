@@ -133,3 +133,28 @@ struct BundleTests {
         #expect(throws: BundleError.self) { try BundleRepacker.run(source: bf16, output: temporaryFolder() + "/y", options: .init()) }
     }
 }
+
+@Suite("bundle: a kill after the manifest")
+struct BundleCleanupTests {
+    /// finalize writes manifest.json, then removes fragments, source.json and repack.json (last). A kill in between
+    /// leaves a complete bundle with job files; the same command must finish the clean-up and change nothing else.
+    @Test("a re-run removes the job files left behind and leaves the bundle unchanged")
+    func cleanupAfterManifest() throws {
+        let source = try tinyCheckpoint(seed: 27)
+        let bundle = temporaryFolder() + "/b"
+        _ = try BundleRepacker.run(source: source, output: bundle, options: .init())
+        // A 1-of-1 slice records the same job (repack.json) without finalizing: take its job files.
+        let slice = temporaryFolder() + "/s"
+        _ = try BundleRepacker.run(source: source, output: slice, options: .init(shard: (1, 1)))
+        let reference = temporaryFolder() + "/ref"
+        try FileManager.default.copyItem(atPath: bundle, toPath: reference)
+        for name in ["repack.json", "source.json", "globals.json", "layer-001.json"] {
+            try FileManager.default.copyItem(atPath: slice + "/" + name, toPath: bundle + "/" + name)
+        }
+        let summary = try BundleRepacker.run(source: source, output: bundle, options: .init())
+        #expect(summary.finalized && summary.unitsWritten == 0)
+        try sameTree(reference, bundle)
+        // A clean, complete bundle is not a job to finish: refused.
+        #expect(throws: BundleError.self) { try BundleRepacker.run(source: source, output: bundle, options: .init()) }
+    }
+}
