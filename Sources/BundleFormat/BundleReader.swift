@@ -121,5 +121,5 @@ public final class BundleReader: @unchecked Sendable {
     }
 
     /// The mapping of a data file (for release after streaming).
-    func mapping(_ name: String) -> MappedFile? { mappings[name] }
+    package func mapping(_ name: String) -> MappedFile? { mappings[name] }
 }

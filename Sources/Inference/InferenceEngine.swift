@@ -1,0 +1,194 @@
+internal import COpenBLAS
+import Dispatch
+import Foundation
+
+/// The latent KV cache of one sequence: per layer and position, the normalised compressed KV (kv_lora_rank values)
+/// followed by the rotated shared rope key (qk_rope_head_dim values) — 576 floats per token per layer for K2.
+public final class KVCache: @unchecked Sendable {
+    // Sendable: used by one sequence's forward pass at a time.
+    var layers: [[Float]]
+    /// Positions already in the cache.
+    public internal(set) var count: Int = 0
+
+    init(layers: Int) {
+        self.layers = [[Float]](repeating: [], count: layers)
+    }
+}
+
+/// The DeepSeek-V3 / Kimi-K2 forward pass on CPU, configured entirely from config.json, with weights read in place
+/// (k2-checkpoint.md §6; docs/engine.md).
+public final class InferenceEngine: @unchecked Sendable {
+    // Sendable: immutable after init but for the layer-weight cache, filled under `lock`.
+    public let config: EngineConfig
+    public let source: any WeightSource
+    /// Worker threads for kernels (both cores by default).
+    public let threads: Int
+    let embed: LinearWeight
+    let finalNorm: [Float]
+    let lmHead: LinearWeight
+    private let lock = NSLock()
+    private var layerWeights: [LayerWeights?]
+
+    /// Called after each decoder layer with the hidden states [tokens × hidden] (layer index 0-based).
+    public typealias HiddenStateHook = (_ layer: Int, _ hidden: UnsafeBufferPointer<Float>, _ tokens: Int) -> Void
+
+    /// Routing decisions of one MoE layer: for each token, the selected experts (ascending).
+    public typealias RoutingHook = (_ layer: Int, _ experts: [[Int]]) -> Void
+
+    public init(
+        source: any WeightSource, threads: Int = defaultThreads,
+        latentNormEps: EngineConfig.LatentNormEps = .transformers
+    ) throws {
+        self.source = source
+        self.threads = max(1, threads)
+        let c = EngineConfig(source.config, latentNormEps: latentNormEps)
+        config = c
+        embed = try source.linear("model.embed_tokens", rows: c.vocab, cols: c.hidden)
+        finalNorm = try source.vector("model.norm.weight", count: c.hidden)
+        lmHead = try source.linear("lm_head", rows: c.vocab, cols: c.hidden)
+        layerWeights = [LayerWeights?](repeating: nil, count: c.layers)
+        // ingot parallelizes itself; OpenBLAS threads inside our workers would oversubscribe the cores.
+        openblas_set_num_threads(1)
+    }
+
+    /// A fresh cache for one sequence.
+    public func makeCache() -> KVCache { KVCache(layers: config.layers) }
+
+    func weights(_ l: Int) throws -> LayerWeights {
+        lock.lock()
+        defer { lock.unlock() }
+        if let w = layerWeights[l] { return w }
+        let w = try LayerWeights(layer: l, config: config, source: source)
+        layerWeights[l] = w
+        return w
+    }
+
+    func forget(_ l: Int) {
+        lock.lock()
+        layerWeights[l] = nil
+        lock.unlock()
+    }
+
+    /// Embedding rows of `tokens` [T × hidden].
+    func embedTokens(_ tokens: [Int]) throws -> [Float] {
+        let hd = config.hidden
+        var h = [Float](repeating: 0, count: tokens.count * hd)
+        for (t, id) in tokens.enumerated() {
+            guard id >= 0 && id < config.vocab else { throw InferenceError.tokenOutOfRange(token: id, vocab: config.vocab) }
+            h.withUnsafeMutableBufferPointer { embed.convertRows(id, id + 1, into: $0.baseAddress! + t * hd) }
+        }
+        return h
+    }
+
+    /// Final norm and lm_head: logits [T × vocab].
+    func head(_ h: [Float], tokens: Int) -> [Float] {
+        var x = h
+        rmsNorm(&x, rows: tokens, width: config.hidden, weight: finalNorm, eps: config.rmsEps)
+        var logits = [Float](repeating: 0, count: tokens * config.vocab)
+        x.withUnsafeBufferPointer { xp in
+            logits.withUnsafeMutableBufferPointer { lp in
+                lmHead.apply(xp.baseAddress!, tokens: tokens, into: lp.baseAddress!, threads: threads)
+            }
+        }
+        return logits
+    }
+
+    /// Runs `tokens` (appended after what `cache` holds) through the model; returns logits for every new position
+    /// [T × vocab]. The cache grows by T positions.
+    public func forward(
+        _ tokens: [Int], cache: KVCache, hook: HiddenStateHook? = nil, routing: RoutingHook? = nil
+    ) throws -> [Float] {
+        guard !tokens.isEmpty else { return [] }
+        var h = try embedTokens(tokens)
+        for l in 0..<config.layers {
+            try layerStep(l, try weights(l), h: &h, tokens: tokens.count, cache: cache, routing: routing)
+            if let hook { h.withUnsafeBufferPointer { hook(l, $0, tokens.count) } }
+        }
+        cache.count += tokens.count
+        return head(h, tokens: tokens.count)
+    }
+
+    /// Logits for every position of a sequence (a fresh cache).
+    public func logits(_ tokens: [Int], hook: HiddenStateHook? = nil, routing: RoutingHook? = nil) throws -> [Float] {
+        try forward(tokens, cache: makeCache(), hook: hook, routing: routing)
+    }
+
+    /// Layer-streamed evaluation of several sequences: every sequence passes layer L before any touches layer L+1,
+    /// and each layer's weights are released once it is done, so only one layer is resident at a time (a model far
+    /// larger than RAM can be evaluated). Gives the same logits as ``logits(_:hook:routing:)``, bit for bit.
+    public func logitsStreamed(
+        _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil,
+        progress: ((_ layer: Int) -> Void)? = nil
+    ) throws -> [[Float]] {
+        var hidden = try sequences.map { try embedTokens($0) }
+        source.release(layer: nil)
+        for l in 0..<config.layers {
+            if l + 1 < config.layers { source.prefetch(layer: l + 1) }
+            let w = try weights(l)
+            for (i, tokens) in sequences.enumerated() where !tokens.isEmpty {
+                try layerStep(l, w, h: &hidden[i], tokens: tokens.count, cache: makeCache(), routing: nil)
+                if let hook { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } }
+            }
+            forget(l)
+            source.release(layer: l)
+            progress?(l)
+        }
+        return zip(hidden, sequences).map { $1.isEmpty ? [] : head($0, tokens: $1.count) }
+    }
+
+    /// One decoder layer on [T × hidden], in place: h += Attn(norm(h)); h += FFN(norm(h)).
+    func layerStep(_ l: Int, _ w: LayerWeights, h: inout [Float], tokens: Int, cache: KVCache, routing: RoutingHook?) throws {
+        let hd = config.hidden
+        var x = h
+        rmsNorm(&x, rows: tokens, width: hd, weight: w.inputNorm, eps: config.rmsEps)
+        let a = attention(l, w, x: x, tokens: tokens, cache: cache)
+        for i in 0..<h.count { h[i] += a[i] }
+        x = h
+        rmsNorm(&x, rows: tokens, width: hd, weight: w.postNorm, eps: config.rmsEps)
+        let f: [Float]
+        if let dense = w.dense {
+            f = mlp(dense, x: x, tokens: tokens, threads: threads)
+        } else {
+            f = try moe(l, w.moe!, x: x, tokens: tokens, routing: routing)
+        }
+        for i in 0..<h.count { h[i] += f[i] }
+    }
+
+    /// y = x · Wᵀ for T tokens.
+    func linear(_ w: LinearWeight, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: tokens * w.rows)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in w.apply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, threads: threads) }
+        }
+        return y
+    }
+
+    /// SiLU-GLU: down(silu(gate x) ⊙ up x).
+    func mlp(_ m: LayerWeights.MLP, x: [Float], tokens: Int, threads: Int) -> [Float] {
+        let g = linear(m.gate, x, tokens: tokens, threads: threads)
+        let u = linear(m.up, x, tokens: tokens, threads: threads)
+        var a = [Float](repeating: 0, count: g.count)
+        for i in 0..<g.count { a[i] = silu(g[i]) * u[i] }
+        return linear(m.down, a, tokens: tokens, threads: threads)
+    }
+}
+
+@inline(__always) func silu(_ a: Float) -> Float { a / (1 + Foundation.exp(-a)) }
+
+/// RMSNorm of each row in place: weight ⊙ x / sqrt(mean(x²) + eps), f32 statistics (HF's order: normalise, then
+/// multiply by the weight).
+func rmsNorm(_ x: inout [Float], rows: Int, width: Int, weight: [Float], eps: Float, offset: Int = 0, stride: Int? = nil) {
+    let stride = stride ?? width
+    x.withUnsafeMutableBufferPointer { p in
+        for r in 0..<rows {
+            let row = p.baseAddress! + r * stride + offset
+            var sum: Float = 0
+            for i in 0..<width { sum += row[i] * row[i] }
+            let inv = 1 / (sum / Float(width) + eps).squareRoot()
+            for i in 0..<width { row[i] = weight[i] * (row[i] * inv) }
+        }
+    }
+}
+
+/// All online cores.
+public let defaultThreads = ProcessInfo.processInfo.activeProcessorCount

@@ -1,0 +1,148 @@
+internal import CKernels
+internal import COpenBLAS
+import Dispatch
+public import TensorIO
+
+/// One linear layer's weight `W` [rows = out, cols = in], read in place from a mapping (or from an owned buffer for
+/// decompressed bundle experts): `y = x · Wᵀ` with f32 accumulation.
+public struct LinearWeight: @unchecked Sendable {
+    /// How the bytes are stored.
+    public enum Storage: @unchecked Sendable {
+        /// BF16 / F16 / F32 rows.
+        case dense(DType)
+        /// F8_E4M3 with a block scale_inv [ceil(rows/b0), ceil(cols/b1)] (K2-Instruct, DeepSeek-V3).
+        case fp8Block(scaleInv: UnsafeRawBufferPointer, block: (Int, Int))
+        /// compressed-tensors pack-quantized INT4, group 32, symmetric: packed I32 words and BF16 scales.
+        case int4Packed(scales: UnsafeRawBufferPointer)
+        /// ingot bundle `int4-tiles` layout with `tileRows` rows per tile.
+        case int4Tiles(tileRows: Int)
+    }
+
+    public let name: String
+    public let rows: Int
+    public let cols: Int
+    public let storage: Storage
+    /// The weight bytes (dense rows, packed words or tiles).
+    public let bytes: UnsafeRawBufferPointer
+    /// Keeps an owned buffer alive (decompressed experts); nil for mapped weights.
+    let owner: AnyObject?
+
+    init(name: String, rows: Int, cols: Int, storage: Storage, bytes: UnsafeRawBufferPointer, owner: AnyObject? = nil) {
+        self.name = name
+        self.rows = rows
+        self.cols = cols
+        self.storage = storage
+        self.bytes = bytes
+        self.owner = owner
+    }
+
+    /// True for the INT4 storages.
+    public var isInt4: Bool {
+        switch storage {
+        case .int4Packed, .int4Tiles: true
+        default: false
+        }
+    }
+
+    /// `y[t, r] = Σ_j x[t, j] · W[r, j]` for `tokens` rows of x (each `cols` long) into y (each `rows` long), with
+    /// up to `threads` workers over row blocks. Dense weights: blocked f32 conversion + sgemm; INT4: the C kernels
+    /// on the packed data (no f32 copy of the matrix).
+    public func apply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        guard tokens > 0, rows > 0 else { return }
+        switch storage {
+        case .int4Packed(let scales):
+            let packed = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let s = scales.baseAddress!.assumingMemoryBound(to: UInt16.self)
+            let cols = self.cols, rows = self.rows
+            parallelBlocks(count: rows, block: 16, threads: threads) { r0, r1 in
+                ingot_int4_ct_matmul(packed, s, Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(r0), Int64(r1), 0)
+            }
+        case .int4Tiles(let tileRows):
+            let tiles = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let cols = self.cols, rows = self.rows
+            let blocks = (rows + tileRows - 1) / tileRows
+            parallelBlocks(count: blocks, block: 2, threads: threads) { b0, b1 in
+                ingot_int4_tiles_matmul(
+                    tiles, Int64(tileRows), Int64(rows), Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens),
+                    Int64(b0), Int64(b1), 0)
+            }
+        case .dense, .fp8Block:
+            let blockRows = max(1, min(rows, 65536 / max(cols, 1)))
+            parallelBlocks(count: rows, block: blockRows, threads: threads) { r0, r1 in
+                let n = r1 - r0
+                let w = UnsafeMutablePointer<Float>.allocate(capacity: n * cols)
+                defer { w.deallocate() }
+                convertRows(r0, r1, into: w)
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(n), blasint(cols), 1, x,
+                    blasint(cols), w, blasint(cols), 0, y + r0, blasint(rows))
+            }
+        }
+    }
+
+    /// Rows [r0, r1) of a dense or FP8 weight as f32 (exact widening; FP8 times its block's scale_inv).
+    public func convertRows(_ r0: Int, _ r1: Int, into out: UnsafeMutablePointer<Float>) {
+        let n = (r1 - r0) * cols
+        switch storage {
+        case .dense(.bf16):
+            ingot_bf16_to_f32(bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) + r0 * cols, out, n)
+        case .dense(.f16):
+            let src = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) + r0 * cols
+            if ingot_f16_to_f32(src, out, n) == 0 {
+                for i in 0..<n { out[i] = FloatConversion.float(f16: src[i]) }
+            }
+        case .dense(.f32):
+            (out).update(from: bytes.baseAddress!.assumingMemoryBound(to: Float.self) + r0 * cols, count: n)
+        case .fp8Block(let scaleInv, let block):
+            let src = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let s = scaleInv.baseAddress!.assumingMemoryBound(to: Float.self)
+            let blockCols = (cols + block.1 - 1) / block.1
+            for r in r0..<r1 {
+                for c in 0..<cols {
+                    let scale = s[(r / block.0) * blockCols + c / block.1]
+                    out[(r - r0) * cols + c] = Fp8Table.values[Int(src[r * cols + c])] * scale
+                }
+            }
+        case .dense, .int4Packed, .int4Tiles:
+            preconditionFailure("convertRows on \(storage)")
+        }
+    }
+
+    /// One row as f32 (embedding lookups).
+    public func row(_ r: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: cols) { buffer, count in
+            convertRows(r, r + 1, into: buffer.baseAddress!)
+            count = cols
+        }
+    }
+}
+
+/// F8_E4M3 → f32 for all 256 codes.
+enum Fp8Table {
+    static let values: [Float] = (0..<256).map { FloatConversion.float(f8E4M3: UInt8($0)) }
+}
+
+/// Runs `body(begin, end)` over [0, count) cut into chunks of `block` items, on up to `threads` workers.
+func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (Int, Int) -> Void) {
+    let chunks = (count + block - 1) / block
+    let workers = max(1, min(threads, chunks))
+    if workers == 1 {
+        body(0, count)
+        return
+    }
+    // Contiguous ranges of whole blocks per worker: each worker streams its own part of the matrix.
+    let per = (chunks + workers - 1) / workers
+    withoutActuallyEscaping(body) { body in
+        let work = UnsafeTransfer(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let begin = min(count, w * per * block), end = min(count, (w + 1) * per * block)
+            if begin < end { work.value(begin, end) }
+        }
+    }
+}
+
+/// Hands a non-Sendable value to concurrent workers that use it without races (disjoint outputs, read-only inputs).
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
