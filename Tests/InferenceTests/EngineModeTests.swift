@@ -1,0 +1,82 @@
+import BundleFormat
+import Foundation
+import Inference
+import TensorIO
+import TestSupport
+import Testing
+
+/// The engine's modes agree with each other: incremental decode with the KV cache, layer-streamed evaluation, and
+/// the same model read from its checkpoint and from its bundle.
+@Suite struct EngineModeTests {
+    static func folder(_ name: String) -> String { fixturesFolder() + "/engine/\(name)" }
+
+    static func tokens(_ name: String) throws -> [Int] { try EngineGoldenTests.golden(name).tokens }
+
+    @Test(arguments: ["grouped", "int4", "dense0"])
+    func decodeWithCacheEqualsBatch(name: String) throws {
+        let engine = try InferenceEngine(source: openWeights(Self.folder(name)))
+        let tokens = try Self.tokens(name)
+        let batch = try engine.logits(tokens)
+        let vocab = engine.config.vocab
+        let cache = engine.makeCache()
+        // A prefill of 5 tokens, then one token at a time.
+        var stepped = try engine.forward(Array(tokens[0..<5]), cache: cache)
+        for t in 5..<tokens.count { stepped += try engine.forward([tokens[t]], cache: cache) }
+        #expect(cache.count == tokens.count)
+        // sgemm with M = 1 and M = T may sum in different orders: equal to within f32 rounding.
+        let error = EngineGoldenTests.relativeError(stepped, batch)
+        #expect(error <= 1e-5, "\(name): decode vs batch max relative error \(error)")
+        // The greedy choice is the same at every position.
+        for t in 0..<tokens.count {
+            let a = stepped[(t * vocab)..<((t + 1) * vocab)], b = batch[(t * vocab)..<((t + 1) * vocab)]
+            #expect(a.firstIndex(of: a.max()!)! - t * vocab == b.firstIndex(of: b.max()!)! - t * vocab)
+        }
+    }
+
+    @Test(arguments: ["grouped", "int4"])
+    func layerStreamedEqualsNormal(name: String) throws {
+        let engine = try InferenceEngine(source: openWeights(Self.folder(name)))
+        let tokens = try Self.tokens(name)
+        let sequences = [tokens, Array(tokens.prefix(7)), Array(tokens.reversed())]
+        var streamedHidden: [[Int]: [Float]] = [:]
+        let streamed = try engine.logitsStreamed(sequences) { s, l, h in streamedHidden[[s, l]] = Array(h) }
+        for (i, sequence) in sequences.enumerated() {
+            var hidden: [Int: [Float]] = [:]
+            let normal = try engine.logits(sequence) { l, h, _ in hidden[l] = Array(h) }
+            #expect(streamed[i] == normal, "sequence \(i): streamed logits differ")
+            for l in 0..<engine.config.layers { #expect(streamedHidden[[i, l]] == hidden[l], "sequence \(i) layer \(l)") }
+        }
+    }
+
+    @Test(arguments: [BundleManifest.Compression.none, .zstd(level: 3)])
+    func bundleEqualsCheckpointBitForBit(compression: BundleManifest.Compression) throws {
+        let bundle = temporaryFolder() + "/int4.bundle"
+        _ = try BundleRepacker.run(source: Self.folder("int4"), output: bundle, options: .init(compression: compression))
+        let tokens = try Self.tokens("int4")
+        let fromCheckpoint = try InferenceEngine(source: openWeights(Self.folder("int4"))).logits(tokens)
+        let source = try openWeights(bundle)
+        #expect(source is BundleWeights)
+        let fromBundle = try InferenceEngine(source: source).logits(tokens)
+        // Both INT4 kernels perform the same f32 operations in the same order (Sources/CKernels/engine.c).
+        #expect(fromBundle == fromCheckpoint)
+        let streamed = try InferenceEngine(source: source).logitsStreamed([tokens])
+        #expect(streamed[0] == fromCheckpoint)
+    }
+
+    @Test func tokenOutsideVocabularyIsAnError() throws {
+        let engine = try InferenceEngine(source: openWeights(Self.folder("dense0")))
+        #expect(throws: InferenceError.tokenOutOfRange(token: 160, vocab: 160)) { try engine.logits([1, 160]) }
+    }
+
+    @Test func latentNormEpsilonChoiceIsVisible() throws {
+        // k2like has rms_norm_eps 1e-5: transformers' 1e-6 for the latent norms matches the golden better than
+        // vLLM's choice, and the two differ.
+        let g = try EngineGoldenTests.golden("k2like")
+        let hf = try InferenceEngine(source: openWeights(Self.folder("k2like")), latentNormEps: .transformers)
+        let vllm = try InferenceEngine(source: openWeights(Self.folder("k2like")), latentNormEps: .config)
+        #expect(hf.config.latentEps == 1e-6 && vllm.config.latentEps == 1e-5)
+        let a = try hf.logits(g.tokens), b = try vllm.logits(g.tokens)
+        #expect(a != b)
+        #expect(EngineGoldenTests.relativeError(a, g.logits) < EngineGoldenTests.relativeError(b, g.logits))
+    }
+}
