@@ -10,12 +10,17 @@ final class ProgressBar: @unchecked Sendable {
     private var lastDraw = Date.distantPast
     private let isTTY = isatty(STDERR_FILENO) != 0
     private let quiet: Bool
+    /// nil: amounts are bytes; otherwise a count of this unit ("layers", "tokens").
+    private let unit: String?
 
-    init(label: String, total: Int, quiet: Bool = false) {
+    init(label: String, total: Int, quiet: Bool = false, unit: String? = nil) {
         self.label = label
         self.total = max(total, 1)
         self.quiet = quiet
+        self.unit = unit
     }
+
+    private func amount(_ n: Int) -> String { unit.map { "\(n) \($0)" } ?? formatBytes(n) }
 
     /// Reports `done` of `total` bytes; draws at most 10 times a second (every 5 s without a TTY).
     func update(_ done: Int, total newTotal: Int? = nil, detail: String = "") {
@@ -30,8 +35,8 @@ final class ProgressBar: @unchecked Sendable {
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let fraction = Double(done) / Double(total)
         let text = String(
-            format: "%@ %5.1f%% %@/%@ %@/s ETA %@ %@", label, fraction * 100, formatBytes(done), formatBytes(total),
-            formatBytes(Int(rate)), formatDuration(eta), detail)
+            format: "%@ %5.1f%% %@/%@ %@/s ETA %@ %@", label, fraction * 100, amount(done), amount(total),
+            unit == nil ? formatBytes(Int(rate)) : String(format: "%.2f", rate), formatDuration(eta), detail)
         if isTTY {
             let width = 24
             let filled = Int(fraction * Double(width))
