@@ -105,13 +105,14 @@ __attribute__((target("avx2,fma"))) static inline float hsum256(__m256 a) {
 }
 
 /* The four weight vectors w[0..3] (elements 0-7, 8-15, 16-23, 24-31) of a group whose levels, in element order,
-   are the 16 bytes e0 (elements 0..15) and e1 (elements 16..31). */
+   are the 16 bytes e0 (elements 0..15) and e1 (elements 16..31): w = fma(u, s, −8s), which is s × (u − 8) exactly
+   (the exact value is representable, so the single rounding of the fused operation leaves it unchanged). */
 __attribute__((target("avx2,fma"))) static inline void weights4(__m128i e0, __m128i e1, __m256 s, __m256 w[4]) {
-    const __m256i eight = _mm256_set1_epi32(8);
-    w[0] = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(e0), eight)));
-    w[1] = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(e0, 8)), eight)));
-    w[2] = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(e1), eight)));
-    w[3] = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(e1, 8)), eight)));
+    const __m256 m8s = _mm256_mul_ps(s, _mm256_set1_ps(-8.0f));
+    w[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(e0)), s, m8s);
+    w[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(e0, 8))), s, m8s);
+    w[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(e1)), s, m8s);
+    w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(e1, 8))), s, m8s);
 }
 
 /* Levels of a ct-layout group in element order. */
@@ -164,27 +165,46 @@ __attribute__((target("avx2,fma"))) static void int4_ct_avx2(const uint8_t *pack
     }
 }
 
-/* One token against a block of 8 tile rows: the x vectors are loaded once per group for all 8 rows. */
+/* One token against a block of 8 tile rows: the x vectors are loaded once per group for all 8 rows, and the eight
+   accumulators stay in registers. */
+#define TILE_ROW(i, a)                                                                                          \
+    do {                                                                                                        \
+        __m128i v_ = _mm_loadu_si128((const __m128i *)(tile + (i) * 16));                                       \
+        __m128i e0_ = _mm_and_si128(v_, mask), e1_ = _mm_and_si128(_mm_srli_epi16(v_, 4), mask);                \
+        __m256 s_ = _mm256_castsi256_ps(_mm256_set1_epi32((int)((uint32_t)sc[i] << 16)));                      \
+        __m256 m_ = _mm256_mul_ps(s_, minus8);                                                                  \
+        a = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(e0_)), s_, m_),             \
+                            _mm256_loadu_ps(xg), a);                                                            \
+        a = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(e0_, 8))),   \
+                                            s_, m_),                                                            \
+                            _mm256_loadu_ps(xg + 8), a);                                                        \
+        a = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(e1_)), s_, m_),             \
+                            _mm256_loadu_ps(xg + 16), a);                                                       \
+        a = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(e1_, 8))),   \
+                                            s_, m_),                                                            \
+                            _mm256_loadu_ps(xg + 24), a);                                                       \
+    } while (0)
+
+/* One token against a block of 8 tile rows: eight accumulators in registers; x comes from L1 for each row. */
 __attribute__((target("avx2,fma"))) static void tiles8_one_token(const uint8_t *tiles, int64_t groups, const float *x,
                                                                  __m256 acc[8]) {
+    const __m128i mask = _mm_set1_epi8(15);
+    const __m256 minus8 = _mm256_set1_ps(-8.0f);
+    __m256 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5], a6 = acc[6], a7 = acc[7];
     for (int64_t g = 0; g < groups; g++) {
         const uint8_t *tile = tiles + g * 144;
-        __m256 x0 = _mm256_loadu_ps(x + g * 32), x1 = _mm256_loadu_ps(x + g * 32 + 8);
-        __m256 x2 = _mm256_loadu_ps(x + g * 32 + 16), x3 = _mm256_loadu_ps(x + g * 32 + 24);
+        const float *xg = x + g * 32;
         const uint16_t *sc = (const uint16_t *)(tile + 128);
-        for (int i = 0; i < 8; i++) {
-            __m128i e0, e1;
-            tile_levels(tile + i * 16, &e0, &e1);
-            __m256 w[4];
-            weights4(e0, e1, _mm256_set1_ps(bf16_to_f32(sc[i])), w);
-            __m256 a = acc[i];
-            a = _mm256_fmadd_ps(w[0], x0, a);
-            a = _mm256_fmadd_ps(w[1], x1, a);
-            a = _mm256_fmadd_ps(w[2], x2, a);
-            a = _mm256_fmadd_ps(w[3], x3, a);
-            acc[i] = a;
-        }
+        TILE_ROW(0, a0);
+        TILE_ROW(1, a1);
+        TILE_ROW(2, a2);
+        TILE_ROW(3, a3);
+        TILE_ROW(4, a4);
+        TILE_ROW(5, a5);
+        TILE_ROW(6, a6);
+        TILE_ROW(7, a7);
     }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = a4, acc[5] = a5, acc[6] = a6, acc[7] = a7;
 }
 
 __attribute__((target("avx2,fma"))) static void int4_tiles_avx2(const uint8_t *tiles, int64_t tile_rows, int64_t rows,

@@ -1,0 +1,82 @@
+import BundleFormat
+import Checkpoint
+import Dispatch
+import Foundation
+
+/// `make bench-engine`'s measurements: INT4 matrix-vector throughput on a bundle's expert projections, against a
+/// STREAM-style copy measured in the same run.
+public enum KernelBenchmark {
+    /// One measured figure.
+    public struct Figure: Sendable {
+        public var name: String
+        public var rows: Int
+        public var cols: Int
+        /// Weight bytes read per second (nibbles and scales), GB/s.
+        public var gigabytesPerSecond: Double
+        public var matrices: Int
+    }
+
+    /// STREAM "copy" (a[i] = b[i] on f64 arrays, bytes counted as read + written, STREAM's convention) with
+    /// `threads` workers over `bytes` per array; the best of `repeats`.
+    public static func streamCopy(bytes: Int = 512 << 20, threads: Int, repeats: Int = 5) -> Double {
+        let count = bytes / 8
+        let a = UnsafeMutableBufferPointer<Double>.allocate(capacity: count)
+        let b = UnsafeMutableBufferPointer<Double>.allocate(capacity: count)
+        defer {
+            a.deallocate()
+            b.deallocate()
+        }
+        a.initialize(repeating: 0)
+        b.initialize(repeating: 1)
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            parallelBlocks(count: count, block: 1 << 16, threads: threads) { i0, i1 in
+                UnsafeMutableRawPointer(a.baseAddress! + i0).copyMemory(from: b.baseAddress! + i0, byteCount: (i1 - i0) * 8)
+            }
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return Double(2 * count * 8) / best / 1e9
+    }
+
+    /// Matrix-vector products over every routed-expert projection of `bundle` grouped by shape (gate/up share one,
+    /// down the other), cycling through all of them so the working set is the bundle's experts, not the cache.
+    /// Raw bundles only (the mapping is read in place).
+    public static func int4MatVec(bundle: String, threads: Int, seconds: Double = 3) throws -> [Figure] {
+        let weights = try BundleWeights(folder: bundle)
+        guard case .none = weights.reader.manifest.compression else {
+            throw InferenceError.badRequest("\(bundle) is compressed; benchmark a raw bundle (ingot inflate)")
+        }
+        var byShape: [String: [LinearWeight]] = [:]
+        for e in weights.reader.manifest.experts {
+            for p in e.projections {
+                let module = "model.layers.\(e.layer).mlp.experts.\(e.expert).\(p.component == .expertDown ? "down_proj" : p.component == .expertUp ? "up_proj" : "gate_proj")"
+                let w = try weights.linear(module, rows: p.rows, cols: p.columns)
+                byShape["\(p.rows)x\(p.columns)", default: []].append(w)
+            }
+        }
+        guard !byShape.isEmpty else { throw InferenceError.badRequest("\(bundle) has no routed experts") }
+        var figures: [Figure] = []
+        for (shape, matrices) in byShape.sorted(by: { $0.key < $1.key }) {
+            let rows = matrices[0].rows, cols = matrices[0].cols
+            var rng = SplitMix64(seed: 7)
+            let x = (0..<cols).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53) - 0.5) }
+            var y = [Float](repeating: 0, count: rows)
+            let bytesPer = rows * cols / 2 + rows * (cols / 32) * 2
+            // Warm-up pass: pages in (the page cache holds the bundle; this measures memory, not disk).
+            for w in matrices { w.apply(x, tokens: 1, into: &y, threads: threads) }
+            var done = 0
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var elapsed = 0.0
+            while elapsed < seconds {
+                for w in matrices { w.apply(x, tokens: 1, into: &y, threads: threads) }
+                done += matrices.count
+                elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            }
+            figures.append(
+                Figure(name: shape, rows: rows, cols: cols, gigabytesPerSecond: Double(done * bytesPer) / elapsed / 1e9, matrices: matrices.count))
+        }
+        return figures
+    }
+}
+

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Inference
+import TensorIO
+
+extension Ingot {
+    struct BenchEngine: IngotCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bench-engine",
+            abstract: "Benchmark the INT4 matrix-vector kernel on a raw bundle's experts against a STREAM copy (make bench-engine).",
+            shouldDisplay: false)
+
+        @Argument(help: "A raw ingot bundle (e.g. from synth --preset k2 + repack).")
+        var bundle: String
+
+        @Option(help: "Worker threads (default: all cores).")
+        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+        @Option(help: "Seconds per shape.")
+        var seconds: Double = 3
+
+        @Flag(help: "Print a JSON document on stdout.")
+        var json = false
+
+        func execute() throws {
+            let copy = KernelBenchmark.streamCopy(threads: threads)
+            let figures = try KernelBenchmark.int4MatVec(bundle: bundle, threads: threads, seconds: seconds)
+            if json {
+                let doc = JSONValue.object([
+                    ("threads", .int(threads)),
+                    ("stream_copy_gb_per_s", .double(copy)),
+                    (
+                        "int4_matvec",
+                        .array(
+                            figures.map { f in
+                                .object([
+                                    ("shape", .string("\(f.rows)x\(f.cols)")), ("matrices", .int(f.matrices)),
+                                    ("weight_gb_per_s", .double(f.gigabytesPerSecond)), ("ratio_to_copy", .double(f.gigabytesPerSecond / copy)),
+                                ])
+                            })
+                    ),
+                ])
+                print(doc.prettyText)
+            } else {
+                print(String(format: "STREAM copy (%d threads): %.2f GB/s", threads, copy))
+                for f in figures {
+                    print(
+                        String(
+                            format: "INT4 matvec %5d x %5d over %3d matrices: %.2f GB/s of weights = %.2fx copy", f.rows, f.cols, f.matrices,
+                            f.gigabytesPerSecond, f.gigabytesPerSecond / copy))
+                }
+            }
+        }
+    }
+}
