@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify bench-repack check-large fuzz clean python-fixtures
+.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -54,12 +54,13 @@ recipes:
 python-fixtures:
 	pip install -q 'safetensors==0.8.0' 'numpy>=2'
 	python3 fixtures/scripts/make_safetensors_golden.py
-	pip install -q torch compressed-tensors h5py
+	pip install -q torch compressed-tensors h5py transformers
 	python3 fixtures/scripts/make_quantization_golden.py
+	python3 fixtures/scripts/make_engine_golden.py
 	bash fixtures/scripts/regenerate_tool_goldens.sh
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
-bench: bench-synth bench-verify bench-repack
+bench: bench-synth bench-verify bench-repack bench-engine
 
 ## bench-synth: synth --preset k2 --layers 2 vs dd of the same byte count (write speed).
 bench-synth: release
@@ -68,6 +69,10 @@ bench-synth: release
 ## bench-verify: verify of a one-MoE-layer K2-shaped checkpoint vs cat of the same files, cold and warm cache.
 bench-verify: release
 	bash bench/verify.sh
+
+## bench-engine: INT4 matvec on K2 expert shapes vs a STREAM copy (same run); decode tokens/s.
+bench-engine: release
+	bash bench/engine.sh
 
 ## bench-repack: repack of a one-MoE-layer K2-shaped checkpoint vs cp, peak RSS, zstd size vs entropy, inflate speed.
 bench-repack: release

@@ -35,6 +35,9 @@ public final class InferenceEngine: @unchecked Sendable {
     /// Routing decisions of one MoE layer: for each token, the selected experts (ascending).
     public typealias RoutingHook = (_ layer: Int, _ experts: [[Int]]) -> Void
 
+    /// Routing decisions when several sequences are evaluated: the sequence's index comes first.
+    public typealias SequenceRoutingHook = (_ sequence: Int, _ layer: Int, _ experts: [[Int]]) -> Void
+
     public init(
         source: any WeightSource, threads: Int = defaultThreads,
         latentNormEps: EngineConfig.LatentNormEps = .transformers
@@ -118,7 +121,7 @@ public final class InferenceEngine: @unchecked Sendable {
     /// larger than RAM can be evaluated). Gives the same logits as ``logits(_:hook:routing:)``, bit for bit.
     public func logitsStreamed(
         _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil,
-        progress: ((_ layer: Int) -> Void)? = nil
+        routing: SequenceRoutingHook? = nil, progress: ((_ layer: Int) -> Void)? = nil
     ) throws -> [[Float]] {
         var hidden = try sequences.map { try embedTokens($0) }
         source.release(layer: nil)
@@ -126,7 +129,7 @@ public final class InferenceEngine: @unchecked Sendable {
             if l + 1 < config.layers { source.prefetch(layer: l + 1) }
             let w = try weights(l)
             for (i, tokens) in sequences.enumerated() where !tokens.isEmpty {
-                try layerStep(l, w, h: &hidden[i], tokens: tokens.count, cache: makeCache(), routing: nil)
+                try layerStep(l, w, h: &hidden[i], tokens: tokens.count, cache: makeCache(), routing: routing.map { r in { r(i, $0, $1) } })
                 if let hook { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } }
             }
             forget(l)

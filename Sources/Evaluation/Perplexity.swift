@@ -1,0 +1,127 @@
+import Foundation
+public import Inference
+
+/// Perplexity as llama.cpp's `llama-perplexity` defines it: the token stream is cut into chunks of n_ctx tokens,
+/// each chunk is evaluated on its own (fresh context), and only the second half of each chunk is scored: positions
+/// j = n_ctx/2 … n_ctx−2 predict token j+1, so n_ctx − 1 − n_ctx/2 tokens per chunk.
+public enum Perplexity {
+    /// The chunks of a token stream: ⌊count / ctx⌋ whole chunks, at most `limit`.
+    public static func chunks(tokenCount: Int, ctx: Int, limit: Int? = nil) -> [Range<Int>] {
+        guard ctx >= 2 else { return [] }
+        let n = min(tokenCount / ctx, limit ?? Int.max)
+        return (0..<n).map { ($0 * ctx)..<(($0 + 1) * ctx) }
+    }
+
+    /// The first scored position of a chunk.
+    public static func firstScored(ctx: Int) -> Int { ctx / 2 }
+
+    /// Log-probabilities of one logits row in float64 (max-subtracted log-sum-exp).
+    public static func logSoftmax(_ row: UnsafeBufferPointer<Float>) -> [Double] {
+        var m = -Float.infinity
+        for v in row { m = max(m, v) }
+        var sum = 0.0
+        for v in row { sum += Foundation.exp(Double(v - m)) }
+        let lse = Double(m) + Foundation.log(sum)
+        return row.map { Double($0) - lse }
+    }
+}
+
+/// Accumulates negative log-likelihoods into a perplexity with llama.cpp's uncertainty (Gaussian propagation of
+/// the NLL's standard error).
+public struct NLLAccumulator: Sendable {
+    public private(set) var count = 0
+    private var sum = 0.0, sumSquares = 0.0
+
+    public init() {}
+
+    public mutating func add(_ nll: Double) {
+        count += 1
+        sum += nll
+        sumSquares += nll * nll
+    }
+
+    public var meanNLL: Double { count > 0 ? sum / Double(count) : .nan }
+    /// Standard error of the mean NLL.
+    public var meanNLLError: Double {
+        guard count > 1 else { return 0 }
+        let mean = meanNLL
+        return ((sumSquares / Double(count) - mean * mean) / Double(count - 1)).squareRoot()
+    }
+    public var perplexity: Double { Foundation.exp(meanNLL) }
+    /// ± of the perplexity: PPL × σ(mean NLL).
+    public var perplexityError: Double { perplexity * meanNLLError }
+}
+
+/// `ingot eval ppl`'s result.
+public struct PerplexityResult: Sendable {
+    public var chunks: Int
+    public var ctx: Int
+    public var scoredTokens: Int
+    public var perplexity: Double
+    public var perplexityError: Double
+    public var meanNLL: Double
+    public var seconds: Double
+    /// Evaluated tokens (whole chunks) per second.
+    public var tokensPerSecond: Double
+    /// Per chunk: the running perplexity after it (as llama.cpp prints).
+    public var runningPerplexity: [Double]
+}
+
+extension InferenceEngine {
+    /// The logits of each chunk: one forward per chunk, or all chunks layer by layer when `streamLayers`.
+    public func chunkLogits(
+        _ tokens: [Int], chunks: [Range<Int>], streamLayers: Bool, routing: SequenceRoutingHook? = nil,
+        hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [[Float]] {
+        if streamLayers {
+            return try logitsStreamed(
+                chunks.map { Array(tokens[$0]) }, hook: hook, routing: routing, progress: { l in progress?(l + 1, self.config.layers) })
+        }
+        var out: [[Float]] = []
+        for (i, c) in chunks.enumerated() {
+            out.append(
+                try logits(
+                    Array(tokens[c]), hook: hook.map { h in { l, x, _ in h(i, l, x) } }, routing: routing.map { r in { r(i, $0, $1) } }))
+            progress?(i + 1, chunks.count)
+        }
+        return out
+    }
+
+    /// Perplexity of a token stream (llama.cpp's chunked definition).
+    public func perplexity(
+        _ tokens: [Int], ctx: Int, chunkLimit: Int? = nil, streamLayers: Bool = false, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> PerplexityResult {
+        let chunks = Perplexity.chunks(tokenCount: tokens.count, ctx: ctx, limit: chunkLimit)
+        guard !chunks.isEmpty else {
+            throw InferenceError.badRequest("the text has \(tokens.count) tokens, fewer than one chunk of --ctx \(ctx)")
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        var acc = NLLAccumulator()
+        var running: [Double] = []
+        let vocab = config.vocab, first = Perplexity.firstScored(ctx: ctx)
+        // Streamed mode evaluates all chunks together; normal mode one at a time (memory: one chunk's logits).
+        let score: (Range<Int>, [Float]) -> Void = { c, logits in
+            logits.withUnsafeBufferPointer { lp in
+                for j in first..<(ctx - 1) {
+                    let row = UnsafeBufferPointer(rebasing: lp[(j * vocab)..<((j + 1) * vocab)])
+                    let target = tokens[c.lowerBound + j + 1]
+                    acc.add(-Perplexity.logSoftmax(row)[target])
+                }
+            }
+            running.append(acc.perplexity)
+        }
+        if streamLayers {
+            let all = try chunkLogits(tokens, chunks: chunks, streamLayers: true, progress: progress)
+            for (c, l) in zip(chunks, all) { score(c, l) }
+        } else {
+            for (i, c) in chunks.enumerated() {
+                score(c, try logits(Array(tokens[c])))
+                progress?(i + 1, chunks.count)
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return PerplexityResult(
+            chunks: chunks.count, ctx: ctx, scoredTokens: acc.count, perplexity: acc.perplexity, perplexityError: acc.perplexityError,
+            meanNLL: acc.meanNLL, seconds: seconds, tokensPerSecond: Double(chunks.count * ctx) / seconds, runningPerplexity: running)
+    }
+}
