@@ -2,6 +2,7 @@ import ArgumentParser
 import BundleFormat
 import Checkpoint
 import Foundation
+import GGUF
 import Quantization
 import TensorIO
 
@@ -28,7 +29,7 @@ extension IngotCommand {
 /// 2 for bad input (the file is wrong: fix it, fetch it again), 3 for failures worth retrying.
 func exitStatus(for error: any Error) -> Int32 {
     switch error {
-    case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError: 2
+    case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError, is GGUFError: 2
     case let file as FileError where [ENOENT, EISDIR, ENOTDIR, EACCES].contains(file.errno) && file.operation == "open": 2
     default: 3
     }
