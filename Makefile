@@ -56,6 +56,8 @@ python-fixtures:
 	python3 fixtures/scripts/make_safetensors_golden.py
 	pip install -q torch compressed-tensors h5py
 	python3 fixtures/scripts/make_quantization_golden.py
+	pip install -q 'gguf==0.19.0'
+	python3 fixtures/scripts/make_gguf_golden.py
 	bash fixtures/scripts/regenerate_tool_goldens.sh
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.

@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "BundleFormatTests", dependencies: ["BundleFormat", "Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
         .testTarget(
             name: "ingotTests",
