@@ -1,3 +1,4 @@
+import Foundation
 import TensorIO
 
 /// Converts planned tensors row by row into a ``GGUFFileWriter`` through buffers allocated once.
@@ -28,9 +29,16 @@ final class TensorEmitter {
         return (file.bytes(of: info), info, file)
     }
 
+    /// Drops the pages of a source tensor, the partial pages at both ends included (the mapping is read-only and
+    /// file-backed, so a neighbour that still needs them faults them back in from the page cache); small tensors
+    /// would otherwise leave their pages resident.
     private func release(_ s: (bytes: UnsafeRawBufferPointer, info: TensorInfo, file: SafetensorsFile)) {
-        s.file.mapping.release(offset: s.file.header.dataStart + s.info.begin, count: s.info.byteCount)
+        let start = (s.file.header.dataStart + s.info.begin) / Self.page * Self.page
+        let end = (s.file.header.dataStart + s.info.end + Self.page - 1) / Self.page * Self.page
+        s.file.mapping.release(offset: start, count: end - start)
     }
+
+    private static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
 
     /// Writes `p`'s data; returns its Q4_0 group count and how many of those have an inexact scale.
     func emit(
