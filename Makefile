@@ -57,6 +57,8 @@ python-fixtures:
 	pip install -q torch compressed-tensors h5py transformers
 	python3 fixtures/scripts/make_quantization_golden.py
 	python3 fixtures/scripts/make_engine_golden.py
+	pip install -q 'gguf==0.19.0'
+	python3 fixtures/scripts/make_gguf_golden.py
 	bash fixtures/scripts/regenerate_tool_goldens.sh
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.

@@ -27,10 +27,11 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels", publicHeadersPath: "include"),
         .target(name: "Quantization", dependencies: ["TensorIO", "Checkpoint", "CKernels"]),
         .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
+        .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat"]),
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS", "CKernels"]),
         .target(name: "Evaluation", dependencies: ["Checkpoint", "Quantization", "Inference", "CHDF5"]),
         .executableTarget(name: "ingot", dependencies: [
-            "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", argumentParser,
+            "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", "GGUF", argumentParser,
         ]),
         // libFuzzer targets; a fuzzer only when `make fuzz` builds it with -DFUZZING -sanitize=fuzzer.
         .executableTarget(name: "ingot-fuzz", dependencies: ["TensorIO", "BundleFormat"], path: "Fuzz"),
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(
             name: "InferenceTests", dependencies: ["Inference", "CKernels", "Quantization", "BundleFormat", "Checkpoint", "TensorIO", "TestSupport"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
         .testTarget(
             name: "ingotTests",

@@ -89,6 +89,8 @@ parity:
   min_same_top1: 0.99
   min_tool_call_f1: 0.98
   min_schema_accuracy: 0.98
+gguf:
+  dense_type: bf16
 """#),
     ]
 }

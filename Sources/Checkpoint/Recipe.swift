@@ -35,6 +35,11 @@ public struct Recipe: Sendable, Equatable {
     public let minSameTop1: Double
     public let minToolCallF1: Double
     public let minSchemaAccuracy: Double
+    /// GGUF export: type of the dense (non-expert) weight matrices, `bf16` (default), `f32` or `q8_0`.
+    public let ggufDenseType: String
+
+    /// Dense types `gguf.dense_type` may name.
+    public static let ggufDenseTypes = ["bf16", "f32", "q8_0"]
 
     /// Source formats a recipe may name.
     public static let sourceFormats = ["int4-pack-quantized", "fp8-block", "bf16"]
@@ -62,7 +67,7 @@ public struct Recipe: Sendable, Equatable {
         guard let node else { throw .invalidRecipe(file: file, reason: "empty file") }
         let root = try Mapping(
             node, path: "", file: file,
-            allowed: ["recipe", "description", "applies_to", "source", "quant_stage", "bundle", "parity"])
+            allowed: ["recipe", "description", "applies_to", "source", "quant_stage", "bundle", "parity", "gguf"])
         name = try root.string("recipe")
         description = try root.optionalString("description") ?? ""
         let applies = try root.mapping("applies_to", allowed: ["model_type", "quant_method"])
@@ -126,6 +131,15 @@ public struct Recipe: Sendable, Equatable {
         minSameTop1 = try parity.fraction("min_same_top1")
         minToolCallF1 = try parity.fraction("min_tool_call_f1")
         minSchemaAccuracy = try parity.fraction("min_schema_accuracy")
+        if root.node("gguf") != nil {
+            let gguf = try root.mapping("gguf", allowed: ["dense_type"])
+            ggufDenseType = try gguf.optionalString("dense_type") ?? "bf16"
+            guard Self.ggufDenseTypes.contains(ggufDenseType) else {
+                throw .invalidRecipe(file: file, reason: "gguf.dense_type '\(ggufDenseType)' is not one of \(Self.ggufDenseTypes)")
+            }
+        } else {
+            ggufDenseType = "bf16"
+        }
     }
 
     /// The built-in recipes (recipes/*.yaml compiled in).

@@ -2,6 +2,7 @@ import ArgumentParser
 import BundleFormat
 import Checkpoint
 import Foundation
+import GGUF
 import Inference
 import Quantization
 import TensorIO
@@ -30,7 +31,9 @@ extension IngotCommand {
 func exitStatus(for error: any Error) -> Int32 {
     switch error {
     case is ValidationError: 64
-    case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError, is InferenceError: 2
+    case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError, is InferenceError,
+        is GGUFError:
+        2
     case let file as FileError where [ENOENT, EISDIR, ENOTDIR, EACCES].contains(file.errno) && file.operation == "open": 2
     default: 3
     }

@@ -1,0 +1,202 @@
+import Checkpoint
+import Foundation
+import TensorIO
+
+/// What an export wrote and how exact it is.
+public struct GGUFExportReport: Sendable {
+    /// One routed-expert group whose BF16 scale F16 does not hold exactly.
+    public struct InexactGroup: Sendable, Equatable {
+        /// The GGUF tensor (`blk.1.ffn_up_exps.weight`).
+        public let tensor: String
+        /// The source scale tensor.
+        public let source: String
+        public let expert: Int
+        public let row: Int
+        public let group: Int
+        /// The BF16 scale's bits and value, and the value the F16 scale holds.
+        public let scaleBF16: UInt16
+        public let scale: Float
+        public let scaleF16: Float
+    }
+
+    /// One written tensor.
+    public struct Tensor: Sendable {
+        public let name: String
+        public let type: GGMLType
+        public let dims: [Int]
+        /// The file (shard) it is in.
+        public let file: String
+        /// Q4_0 groups and how many have an inexact scale (0 for other types).
+        public let groups: Int
+        public let inexactGroups: Int
+    }
+
+    /// The files written, first shard first.
+    public let files: [String]
+    public let tensors: [Tensor]
+    /// Source tensors left out (MTP layers, a tied lm_head).
+    public let skipped: [String]
+    /// Type fallbacks and other decisions.
+    public let notes: [String]
+    /// Whether tokenizer keys were written.
+    public let tokenizer: Bool
+    /// Total bytes of the files.
+    public let bytes: Int
+    /// The first inexact groups (up to the export's listing limit).
+    public let inexactExamples: [InexactGroup]
+
+    /// Q4_0 groups written.
+    public var groups: Int { tensors.reduce(0) { $0 + $1.groups } }
+    /// Groups whose scale changed in BF16 → F16.
+    public var inexactGroups: Int { tensors.reduce(0) { $0 + $1.inexactGroups } }
+    /// True when every Q4_0 block dequantizes to exactly q × scale of the source.
+    public var isLossless: Bool { inexactGroups == 0 }
+}
+
+/// `ingot export gguf`: streams a checkpoint into one GGUF file or a set of `-0000i-of-0000N.gguf` splits.
+///
+/// Two passes: the plan (tensor names, types and shapes, all known from the safetensors headers) fixes the
+/// header of every file before any data is read; then the data is converted tensor by tensor, row by row,
+/// through fixed buffers, so memory does not grow with the model. Files are written under temporary names,
+/// synced, and renamed only when all are complete (the first split last).
+public enum GGUFExporter {
+    /// Export settings.
+    public struct Options: Sendable {
+        public var denseType: ExportPlan.DenseType
+        /// Maximum tensor-data bytes per split (llama-gguf-split's rule); nil writes one file.
+        public var splitMaxBytes: Int?
+        /// Tokenizer keys to write, nil for none.
+        public var tokenizer: TokenizerInput?
+        /// `general.name`.
+        public var name: String
+        /// How many inexact groups the report lists by position.
+        public var inexactListLimit: Int
+        /// Called with (bytes written, total bytes).
+        public var progress: @Sendable (Int, Int) -> Void
+
+        /// Creates options.
+        public init(
+            denseType: ExportPlan.DenseType = .bf16, splitMaxBytes: Int? = nil, tokenizer: TokenizerInput? = nil,
+            name: String = "model", inexactListLimit: Int = 20, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }
+        ) {
+            self.denseType = denseType
+            self.splitMaxBytes = splitMaxBytes
+            self.tokenizer = tokenizer
+            self.name = name
+            self.inexactListLimit = inexactListLimit
+            self.progress = progress
+        }
+    }
+
+    /// The split file names llama.cpp expects: `BASE-00001-of-00003.gguf` (`llama_split_path`, "%s-%05d-of-%05d.gguf").
+    public static func splitPath(_ output: String, index: Int, count: Int) -> String {
+        let base = output.hasSuffix(".gguf") ? String(output.dropLast(5)) : output
+        return base + "-" + pad(index + 1) + "-of-" + pad(count) + ".gguf"
+    }
+
+    private static func pad(_ n: Int) -> String {
+        let s = String(n)
+        return String(repeating: "0", count: max(0, 5 - s.count)) + s
+    }
+
+    /// Groups tensors into splits: a new split starts when the next tensor's padded bytes would push the current
+    /// one past `maxBytes` (every split holds at least one tensor), as llama-gguf-split `--split-max-size` does.
+    public static func splits(_ tensors: [GGUFTensorInfo], maxBytes: Int, alignment: Int = GGUFHeader.defaultAlignment)
+        -> [[GGUFTensorInfo]]
+    {
+        var out: [[GGUFTensorInfo]] = [[]]
+        var size = 0
+        for t in tensors {
+            let n = GGUFHeader.align(t.byteCount, alignment)
+            if let last = out.last, !last.isEmpty, size + n > maxBytes {
+                out.append([])
+                size = 0
+            }
+            out[out.count - 1].append(t)
+            size += n
+        }
+        return out
+    }
+
+    /// Exports the checkpoint at `source` to `output`.
+    ///
+    /// - Throws: ``GGUFError``, ``SafetensorsError``, ``CheckpointError`` or ``FileError``; no output file exists
+    ///   after a failure.
+    public static func run(source: String, output: String, options: Options) throws -> GGUFExportReport {
+        let checkpoint = try SafetensorsCheckpoint(path: source)
+        let config = try ModelConfig(path: checkpoint.location.file("config.json"))
+        let plan = try ExportPlan(checkpoint: checkpoint, config: config, denseType: options.denseType)
+        let hasQ4 = plan.tensors.contains { $0.info.type == .q4_0 }
+        var metadata = try DeepSeek2Metadata.keys(
+            config, name: options.name, fileType: hasQ4 ? GGMLType.q4_0.fileType : options.denseType.ggml.fileType)
+        if let tokenizer = options.tokenizer {
+            guard tokenizer.tokens.count == config.vocabSize else {
+                throw GGUFError.invalidTokenizer(
+                    file: checkpoint.location.folder,
+                    reason: "\(tokenizer.tokens.count) tokens, config.json vocab_size is \(config.vocabSize)")
+            }
+            metadata += TokenizerMetadata.keys(tokenizer)
+        }
+        let infos = plan.tensors.map(\.info)
+        let groups: [[GGUFTensorInfo]]
+        let paths: [String]
+        if let maxBytes = options.splitMaxBytes {
+            groups = splits(infos, maxBytes: maxBytes)
+            paths = groups.indices.map { splitPath(output, index: $0, count: groups.count) }
+        } else {
+            groups = [infos]
+            paths = [output]
+        }
+        var headers: [GGUFHeader] = []
+        for (i, g) in groups.enumerated() {
+            var kv: [(key: String, value: GGUFValue)] = i == 0 ? metadata : []
+            if options.splitMaxBytes != nil {
+                kv += [
+                    ("split.no", .uint16(UInt16(i))), ("split.count", .uint16(UInt16(groups.count))),
+                    ("split.tensors.count", .int32(Int32(infos.count))),
+                ]
+            }
+            headers.append(try GGUFHeader(metadata: kv, tensors: g, file: paths[i]))
+        }
+        let total = headers.reduce(0) { $0 + $1.fileBytes }
+        let emitter = try TensorEmitter(
+            checkpoint: checkpoint, maxRow: plan.tensors.map { max($0.info.dims[0], rowSourceElements($0)) }.max() ?? 1)
+        var writers: [GGUFFileWriter] = []
+        var reports: [GGUFExportReport.Tensor] = []
+        var examples: [GGUFExportReport.InexactGroup] = []
+        var done = 0
+        var planIndex = 0
+        for (i, header) in headers.enumerated() {
+            let writer = try GGUFFileWriter(path: paths[i], header: header)
+            writers.append(writer)
+            done += header.encodedCount
+            for t in header.tensors {
+                let p = plan.tensors[planIndex]
+                planIndex += 1
+                precondition(p.info == t)
+                let (groupCount, inexact) = try emitter.emit(
+                    p, to: writer, listLimit: options.inexactListLimit, examples: &examples
+                ) { n in
+                    done += n
+                    options.progress(done, total)
+                }
+                done += GGUFHeader.align(t.byteCount, header.alignment) - t.byteCount
+                reports.append(
+                    .init(name: t.name, type: t.type, dims: t.dims, file: paths[i], groups: groupCount, inexactGroups: inexact))
+            }
+            try writer.close()
+        }
+        for writer in writers.reversed() { try writer.commit() }
+        options.progress(total, total)
+        return GGUFExportReport(
+            files: paths, tensors: reports, skipped: plan.skipped, notes: plan.notes, tokenizer: options.tokenizer != nil,
+            bytes: total, inexactExamples: examples)
+    }
+
+    private static func rowSourceElements(_ p: PlannedTensor) -> Int {
+        switch p.source {
+        case .keyB(_, _, _, _, let lora), .valueB(_, _, _, _, let lora): lora
+        default: p.info.dims[0]
+        }
+    }
+}
