@@ -114,6 +114,8 @@ public struct LogitParity: Sendable {
     public var usageCand: [[Int]]
     /// Per-token KLD values (for reports and plots).
     public var kldValues: [Double]
+    /// Per-token Δp values.
+    public var deltaPValues: [Double]
     public var seconds: Double
 }
 
@@ -247,7 +249,7 @@ extension LogitParity {
             kld: Distribution(kld), deltaP: Distribution(dp), sameTop1: sameFraction,
             sameTop1Error: (sameFraction * (1 - sameFraction) / max(n - 1, 1)).squareRoot(), hidden: hidden, routing: routing,
             usageRef: refEngine == nil ? [] : refRouting.usage(layers: layers, experts: experts),
-            usageCand: candRouting.usage(layers: layers, experts: experts), kldValues: kld,
+            usageCand: candRouting.usage(layers: layers, experts: experts), kldValues: kld, deltaPValues: dp,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 
