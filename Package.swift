@@ -29,8 +29,12 @@ let package = Package(
         .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS"]),
         .target(name: "Evaluation", dependencies: ["Checkpoint", "Quantization", "Inference", "CHDF5"]),
+        // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
+        .target(name: "Tokenizer", dependencies: ["TensorIO", "Checkpoint"]),
+        .target(name: "Chat", dependencies: ["Tokenizer", "TensorIO"]),
         .executableTarget(name: "ingot", dependencies: [
             "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", argumentParser,
+            "Tokenizer", "Chat",
         ]),
         // libFuzzer targets; a fuzzer only when `make fuzz` builds it with -DFUZZING -sanitize=fuzzer.
         .executableTarget(name: "ingot-fuzz", dependencies: ["TensorIO", "BundleFormat"], path: "Fuzz"),
@@ -40,6 +44,8 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "BundleFormatTests", dependencies: ["BundleFormat", "Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint", "TensorIO", "TestSupport"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
         .testTarget(
             name: "ingotTests",
