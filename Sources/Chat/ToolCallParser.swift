@@ -67,8 +67,8 @@ public struct ToolSignature: Equatable, Sendable {
 ///   its text is content (vLLM's forced exit).
 /// - A call is `<|tool_call_begin|>` id `<|tool_call_argument_begin|>` arguments `<|tool_call_end|>`; the
 ///   arguments stop at the next call begin. Ids must match `[^<]+:\d+` after trimming (else the call is
-///   skipped), or be a bare counter whose name is inferred from the declared tools (one tool, or the one
-///   tool whose properties contain every argument key; otherwise skipped). A begin without an argument
+///   skipped), or be a bare counter whose name is inferred from the declared tools (see
+///   ``inferName(arguments:)``; otherwise skipped). A begin without an argument
 ///   begin is discarded. A call cut off by the end of text or by the next call is kept, `isComplete` false.
 public struct ToolCallParser: Sendable {
     public enum ReasoningMode: String, Sendable, CaseIterable {
@@ -183,11 +183,12 @@ public struct ToolCallParser: Sendable {
 
     static func isBareCounter(_ id: String) -> Bool { !id.isEmpty && id.allSatisfy { $0.isASCII && $0.isNumber } }
 
-    /// A bare counter's name: the only declared tool, or the only one whose properties hold every argument key.
+    /// A bare counter's name. Arguments that are a JSON object pick the declared tool whose properties
+    /// hold every key, when exactly one does; arguments that are not JSON name the tool only when a single
+    /// tool is declared (vLLM keeps such a call, raw).
     func inferName(arguments: String) -> String? {
         guard let tools, !tools.isEmpty else { return nil }
-        if tools.count == 1 { return tools[0].name }
-        guard let members = (try? JSONValue.parse(arguments))?.members else { return nil }
+        guard let members = (try? JSONValue.parse(arguments))?.members else { return tools.count == 1 ? tools[0].name : nil }
         let keys = Set(members.map(\.key))
         let candidates = tools.filter { keys.isSubset(of: $0.properties) }
         return candidates.count == 1 ? candidates[0].name : nil
