@@ -108,20 +108,19 @@ public struct ChatRenderer: Sendable {
         tokenizer.encode(try render(request: request, file: file), allowSpecial: true)
     }
 
-    /// A string as is; a list part by part (text, or the image placeholder); null as nothing.
+    /// A string as is; a list part by part (the image placeholder, or the part's text); null as nothing.
     static func content(_ value: JSONValue?, index: Int) throws(ChatError) -> String {
         switch value {
         case nil, .null?: return ""
         case .string(let s)?: return s
         case .array(let parts)?:
             var out = ""
-            for (k, part) in parts.enumerated() {
-                switch part["type"]?.stringValue {
-                case "text": out += part["text"]?.stringValue ?? ""
-                case "image", "image_url": out += "<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n"
-                default:
-                    let type = part["type"]?.stringValue ?? "none"
-                    throw .invalidMessage(index: index, reason: "content[\(k)] has type '\(type)'; expected text or image")
+            for part in parts {
+                // The template's test: type "image", or an "image" / "image_url" key; any other part prints its text.
+                if part["type"]?.stringValue == "image" || part["image"] != nil || part["image_url"] != nil {
+                    out += "<|media_start|>image<|media_content|><|media_pad|><|media_end|>\n"
+                } else {
+                    out += part["text"]?.stringValue ?? ""
                 }
             }
             return out

@@ -10,8 +10,9 @@ public struct SchemaViolation: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// The JSON Schema subset tool parameters use (K2-Vendor-Verifier validates arguments with
-/// `jsonschema.validate` against them): `type` (one or a list), `properties`, `required`, `enum`, `items`
-/// (one schema, or a list for tuples), `additionalProperties` (boolean or schema), nested to any depth.
+/// `jsonschema.validate` against them, Draft 2020-12 when no `$schema` is given): `type` (one or a list),
+/// `properties`, `required`, `enum`, `items` (one schema), `additionalProperties` (boolean or schema), nested
+/// to any depth.
 /// Other keywords (`description`, `title`, `default`, …) are annotations and are ignored.
 public enum JSONSchemaValidator {
     /// Every violation of `schema` by `value`; empty when it conforms.
@@ -56,13 +57,7 @@ public enum JSONSchemaValidator {
             }
         }
         if case .array(let elements) = value, let items = schema["items"] {
-            for (i, element) in elements.enumerated() {
-                if let tuple = items.elements {
-                    if i < tuple.count { check(element, tuple[i], "\(path)[\(i)]", &out) }
-                } else {
-                    check(element, items, "\(path)[\(i)]", &out)
-                }
-            }
+            for (i, element) in elements.enumerated() { check(element, items, "\(path)[\(i)]", &out) }
         }
     }
 
