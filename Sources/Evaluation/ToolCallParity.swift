@@ -55,14 +55,17 @@ public struct ToolCallOutcome: Sendable, Equatable {
         public var name: String
         /// The arguments as generated (JSON text, possibly invalid).
         public var arguments: String
+        /// The call id as generated (`functions.NAME:IDX`), empty for expected answers.
+        public var id: String = ""
         /// Compact, keys sorted at every depth; the raw text when it is not JSON.
         public var canonicalArguments: String {
             guard let value = try? JSONValue.parse(arguments) else { return arguments }
             return PythonJSON.dumps(value, separators: .compact, sortKeys: true)
         }
-        public init(name: String, arguments: String) {
+        public init(name: String, arguments: String, id: String = "") {
             self.name = name
             self.arguments = arguments
+            self.id = id
         }
     }
     public var calls: [Call]
@@ -125,7 +128,7 @@ public struct ChatResponder: Sendable {
         let begin = tokenizer.specialID("<|tool_calls_section_begin|>")
         return (
             ToolCallOutcome(
-                calls: parsed.toolCalls.map { .init(name: $0.name, arguments: $0.arguments) }, content: parsed.content, reasoning: parsed.reasoning,
+                calls: parsed.toolCalls.map { .init(name: $0.name, arguments: $0.arguments, id: $0.id) }, content: parsed.content, reasoning: parsed.reasoning,
                 text: text, tokens: result.generated, sectionStart: begin.flatMap { result.generated.firstIndex(of: $0) }),
             result
         )
