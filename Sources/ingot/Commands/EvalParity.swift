@@ -46,6 +46,9 @@ extension Ingot {
         @Option(help: "Write the HDF5 report here (schema: docs/evaluation.md).")
         var report: String?
 
+        @Option(help: "Write a self-contained HTML page (summary table and plots) here.")
+        var html: String?
+
         @Option(help: "Save the reference's log-probs here for later runs (REF must be a model).")
         var saveRef: String?
 
@@ -123,6 +126,11 @@ extension Ingot {
                 try ParityReportHDF5.write(
                     logitParity, toolCalls: toolParity, reference: reference, candidate: candidate ?? endpoint ?? "",
                     summary: summaryJSON.compactText, result: result, to: report)
+            }
+            if let html {
+                let page = ParityHTML.render(
+                    reference: reference, candidate: candidate ?? endpoint ?? "", logits: logitParity, tools: toolParity, failures: failures)
+                try AtomicFile.write(Array(page.utf8), to: html)
             }
             if json {
                 print(summaryJSON.prettyText)
