@@ -15,7 +15,17 @@ extension Ingot {
                 request (K2 template, greedy) and is scored with the expected answer as ground truth.
                 """)
 
-        @OptionGroup var engineOptions: EngineOptions
+        @Argument(help: "A checkpoint or bundle (omit with --endpoint).")
+        var model: String?
+
+        @Option(help: "Score an OpenAI-compatible server at this URL instead of a local model.")
+        var endpoint: String?
+
+        @Option(name: .customLong("model-name"), help: "Model name to send to --endpoint.")
+        var endpointModel: String?
+
+        @Option(help: "Worker threads (default: all cores).")
+        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
         @Option(help: "JSONL of chat requests with expected answers.")
         var toolcalls: String
@@ -32,21 +42,35 @@ extension Ingot {
         @Flag(help: "No progress output.")
         var quiet = false
 
+        func validate() throws {
+            guard (model == nil) != (endpoint == nil) else { throw ValidationError("give a MODEL or --endpoint URL (not both)") }
+            guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        }
+
         func execute() throws {
             var requests = try ToolCallRequest.load(toolcalls)
             if let limit { requests = Array(requests.prefix(limit)) }
             if let missing = requests.first(where: { $0.expected == nil }) {
                 throw InferenceError.badRequest("\(toolcalls): request \(missing.index) has no 'expected' answer")
             }
-            let engine = try engineOptions.engine()
-            let responder = ChatResponder(engine: engine, tokenizer: try loadTokenizer(engineOptions.model), maxTokens: maxTokens)
+            let responder = try model.map {
+                ChatResponder(
+                    engine: try InferenceEngine(source: openWeights($0), threads: threads), tokenizer: try loadTokenizer($0), maxTokens: maxTokens)
+            }
+            let server = try endpoint.map { try OpenAIEndpoint(base: $0, model: endpointModel, maxTokens: maxTokens) }
             let bar = ProgressBar(label: "tool calls", total: requests.count, quiet: quiet || json, unit: "requests")
             var comparisons: [ToolCallComparison] = []
             var generated = 0
             let start = Date()
             for (i, r) in requests.enumerated() {
-                let (answer, result) = try responder.respond(r.request, tools: r.tools)
-                generated += result.generated.count
+                let answer: ToolCallOutcome
+                if let responder {
+                    let (outcome, result) = try responder.respond(r.request, tools: r.tools)
+                    generated += result.generated.count
+                    answer = outcome
+                } else {
+                    answer = try server!.respond(r.request)
+                }
                 comparisons.append(ToolCallParity.compare(index: r.index, reference: r.expected!, candidate: answer, tools: r.tools))
                 bar.update(i + 1)
             }
@@ -55,13 +79,15 @@ extension Ingot {
             let seconds = Date().timeIntervalSince(start)
             if json {
                 var members = parity.json.members ?? []
-                members.insert(("model", .string(engineOptions.model)), at: 0)
+                members.insert(("model", .string(model ?? endpoint ?? "")), at: 0)
                 members.append(("generated_tokens", .int(generated)))
                 members.append(("seconds", .double(seconds)))
                 print(JSONValue.object(members).prettyText)
             } else {
                 print(parity.text.replacingOccurrences(of: "REF called", with: "expected calls").replacingOccurrences(of: "CAND called", with: "model called"))
-                print(String(format: "%d tokens generated in %.1f s (%.1f tokens/s)", generated, seconds, Double(generated) / seconds))
+                if responder != nil {
+                    print(String(format: "%d tokens generated in %.1f s (%.1f tokens/s)", generated, seconds, Double(generated) / seconds))
+                }
             }
         }
     }
