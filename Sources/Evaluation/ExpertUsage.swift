@@ -25,7 +25,10 @@ public struct ExpertUsage: Sendable {
     public var json: JSONValue {
         .object([
             ("tokens", .int(tokens)),
-            ("layers", .object(counts.enumerated().filter { !$0.element.isEmpty }.map { (String($0.offset), .array($0.element.map { .int($0) })) })),
+            (
+                "layers",
+                .object(counts.enumerated().filter { !$0.element.isEmpty }.map { (String($0.offset), .array($0.element.map { .int($0) })) })
+            ),
         ])
     }
 }

@@ -157,7 +157,8 @@ extension LogitParity {
         }
         var writer: ReferenceLogProbs.Writer?
         if let saveReference {
-            writer = try ReferenceLogProbs.Writer(path: saveReference, ctx: ctx, vocab: vocab, tokens: Array(tokens[0..<(chunks.count * ctx)]))
+            writer = try ReferenceLogProbs.Writer(
+                path: saveReference, ctx: ctx, vocab: vocab, tokens: Array(tokens[0..<(chunks.count * ctx)]))
         }
         var kld: [Double] = [], dp: [Double] = [], nllRef: [Double] = [], nllCand: [Double] = []
         var same = 0
@@ -165,7 +166,9 @@ extension LogitParity {
             let c = chunks[chunk]
             for j in first..<(ctx - 1) {
                 let target = tokens[c.lowerBound + j + 1]
-                let lpC = cand.withUnsafeBufferPointer { Perplexity.logSoftmax(UnsafeBufferPointer(rebasing: $0[(j * vocab)..<((j + 1) * vocab)])) }
+                let lpC = cand.withUnsafeBufferPointer {
+                    Perplexity.logSoftmax(UnsafeBufferPointer(rebasing: $0[(j * vocab)..<((j + 1) * vocab)]))
+                }
                 let lpR: [Double]
                 if let refLogits {
                     lpR = refLogits.withUnsafeBufferPointer {
@@ -194,7 +197,9 @@ extension LogitParity {
         }
         if streamLayers {
             let r = try refEngine.map {
-                try $0.chunkLogits(tokens, chunks: chunks, streamLayers: true, routing: refRouting.hook(), progress: { d, t in progress?("reference", d, t) })
+                try $0.chunkLogits(
+                    tokens, chunks: chunks, streamLayers: true, routing: refRouting.hook(),
+                    progress: { d, t in progress?("reference", d, t) })
             }
             let cLogits = try candidate.chunkLogits(
                 tokens, chunks: chunks, streamLayers: true, routing: candRouting.hook(), progress: { d, t in progress?("candidate", d, t) })
@@ -235,7 +240,10 @@ extension LogitParity {
                         overlap += Double(Set(x).intersection(y).count) / Double(k)
                     }
                 }
-                routing.append(LayerRouting(layer: l, tokens: n, identical: n > 0 ? Double(identical) / Double(n) : .nan, meanOverlap: n > 0 ? overlap / Double(n) : .nan))
+                routing.append(
+                    LayerRouting(
+                        layer: l, tokens: n, identical: n > 0 ? Double(identical) / Double(n) : .nan,
+                        meanOverlap: n > 0 ? overlap / Double(n) : .nan))
             }
         }
         let accR = nllRef.reduce(into: NLLAccumulator()) { $0.add($1) }, accC = nllCand.reduce(into: NLLAccumulator()) { $0.add($1) }

@@ -1,9 +1,10 @@
 public import Foundation
+public import Inference
+public import TensorIO
+
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif
-public import Inference
-public import TensorIO
 
 /// A candidate served by an OpenAI-compatible server (a vLLM or SGLang deployment): the same chat requests are
 /// POSTed to `/v1/chat/completions` (temperature 0 unless the request says otherwise) and the answer's
@@ -38,7 +39,9 @@ public struct OpenAIEndpoint: Sendable {
         var http = URLRequest(url: url, timeoutInterval: timeout)
         http.httpMethod = "POST"
         http.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        if let key = ProcessInfo.processInfo.environment["OPENAI_API_KEY"] { http.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+        if let key = ProcessInfo.processInfo.environment["OPENAI_API_KEY"] {
+            http.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+        }
         http.httpBody = Data(JSONValue.object(members).compactText.utf8)
         let box = ResponseBox()
         let done = DispatchSemaphore(value: 0)

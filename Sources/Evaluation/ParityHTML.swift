@@ -9,7 +9,8 @@ public enum ParityHTML {
     ) -> String {
         var body = "<h1>ingot parity report</h1>"
         body += "<p><b>REF</b> \(escape(reference))<br><b>CAND</b> \(escape(candidate))</p>"
-        body += failures.isEmpty
+        body +=
+            failures.isEmpty
             ? "<p class=ok id=result>Result: OK</p>"
             : "<p class=bad id=result>Result: FAILED — \(failures.map(escape).joined(separator: "; "))</p>"
         if let l = logits {
@@ -38,7 +39,9 @@ public enum ParityHTML {
             let fn = t.requests.filter { $0.referenceCalled && !$0.candidateCalled }.count
             let tn = t.requests.count - tp - fp - fn
             body += "<h2>Tool calls (\(t.requests.count) requests)</h2>"
-            body += table(["", "CAND called", "CAND did not call"], [["REF called", "\(tp)", "\(fn)"], ["REF did not call", "\(fp)", "\(tn)"]], id: "confusion")
+            body += table(
+                ["", "CAND called", "CAND did not call"], [["REF called", "\(tp)", "\(fn)"], ["REF did not call", "\(fp)", "\(tn)"]],
+                id: "confusion")
             var rows = [
                 ["Trigger precision", String(format: "%.4f", t.precision)], ["Trigger recall", String(format: "%.4f", t.recall)],
                 ["Trigger F1", String(format: "%.4f", t.f1)], ["Schema accuracy CAND", String(format: "%.4f", t.schemaAccuracyCandidate)],
@@ -63,8 +66,10 @@ public enum ParityHTML {
     }
 
     static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;"
+        )
+        .replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     static func table(_ header: [String], _ rows: [[String]], id: String) -> String {
@@ -114,7 +119,8 @@ public enum ParityHTML {
             svg += "<text x=4 y=\(r * 18 + 17) font-size=11>L\(layer)</text>"
             for (e, c) in counts.enumerated() {
                 let shade = 255 - Int(200 * Double(c) / Double(top))
-                svg += "<rect x=\(46 + e * cell) y=\(r * 18 + 4) width=\(cell) height=16 fill=\"rgb(\(shade),\(shade),255)\"><title>expert \(e): \(c)</title></rect>"
+                svg +=
+                    "<rect x=\(46 + e * cell) y=\(r * 18 + 4) width=\(cell) height=16 fill=\"rgb(\(shade),\(shade),255)\"><title>expert \(e): \(c)</title></rect>"
             }
         }
         return svg + "</svg>"

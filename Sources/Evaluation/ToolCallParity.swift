@@ -99,7 +99,10 @@ public struct ChatResponder: Sendable {
     public let maxTokens: Int
     public let sampler: Sampler
 
-    public init(engine: InferenceEngine, tokenizer: BPETokenizer, renderer: ChatRenderer = ChatRenderer(), maxTokens: Int = 256, sampler: Sampler = Sampler()) {
+    public init(
+        engine: InferenceEngine, tokenizer: BPETokenizer, renderer: ChatRenderer = ChatRenderer(), maxTokens: Int = 256,
+        sampler: Sampler = Sampler()
+    ) {
         self.engine = engine
         self.tokenizer = tokenizer
         self.renderer = renderer
@@ -128,7 +131,8 @@ public struct ChatResponder: Sendable {
         let begin = tokenizer.specialID("<|tool_calls_section_begin|>")
         return (
             ToolCallOutcome(
-                calls: parsed.toolCalls.map { .init(name: $0.name, arguments: $0.arguments, id: $0.id) }, content: parsed.content, reasoning: parsed.reasoning,
+                calls: parsed.toolCalls.map { .init(name: $0.name, arguments: $0.arguments, id: $0.id) }, content: parsed.content,
+                reasoning: parsed.reasoning,
                 text: text, tokens: result.generated, sectionStart: begin.flatMap { result.generated.firstIndex(of: $0) }),
             result
         )
@@ -196,7 +200,8 @@ public struct ToolCallParity: Sendable {
         var members: [(key: String, value: JSONValue)] = [
             ("requests", .int(requests.count)), ("reference_calls", .int(requests.filter(\.referenceCalled).count)),
             ("candidate_calls", .int(requests.filter(\.candidateCalled).count)), ("trigger_precision", .double(precision)),
-            ("trigger_recall", .double(recall)), ("trigger_f1", .double(f1)), ("schema_accuracy_reference", .double(schemaAccuracyReference)),
+            ("trigger_recall", .double(recall)), ("trigger_f1", .double(f1)),
+            ("schema_accuracy_reference", .double(schemaAccuracyReference)),
             ("schema_accuracy_candidate", .double(schemaAccuracyCandidate)), ("exact_match", .double(exactMatchRate)),
         ]
         if let t = teacherForcedTop1 { members.append(("teacher_forced_top1", .double(t))) }
@@ -225,13 +230,15 @@ public struct ToolCallParity: Sendable {
         if let t = teacherForcedTop1 { lines.append("teacher-forced top-1 on REF's tool-call tokens \(p(t))") }
         for d in differing.prefix(10) {
             lines.append(
-                "  differs #\(d.index): REF [\(d.reference.calls.map(\.name).joined(separator: ", "))] CAND [\(d.candidate.calls.map(\.name).joined(separator: ", "))]")
+                "  differs #\(d.index): REF [\(d.reference.calls.map(\.name).joined(separator: ", "))] CAND [\(d.candidate.calls.map(\.name).joined(separator: ", "))]"
+            )
         }
         return lines.joined(separator: "\n")
     }
 
     /// Compares two outcomes of one request.
-    public static func compare(index: Int, reference: ToolCallOutcome, candidate: ToolCallOutcome, tools: [JSONValue]) -> ToolCallComparison {
+    public static func compare(index: Int, reference: ToolCallOutcome, candidate: ToolCallOutcome, tools: [JSONValue]) -> ToolCallComparison
+    {
         ToolCallComparison(
             index: index, reference: reference, candidate: candidate,
             exactMatch: reference.called ? reference.sameCalls(as: candidate) : !candidate.called,
@@ -241,7 +248,9 @@ public struct ToolCallParity: Sendable {
     /// Teacher-forced top-1 agreement of `candidate` on the reference's tool-call tokens: the candidate reads
     /// prompt + REF's tokens once; at every position inside REF's tool-call section, its argmax is compared with
     /// REF's next token.
-    public static func teacherForced(candidate: InferenceEngine, prompt: [Int], reference: ToolCallOutcome) throws -> (matches: Int, total: Int)? {
+    public static func teacherForced(candidate: InferenceEngine, prompt: [Int], reference: ToolCallOutcome) throws -> (
+        matches: Int, total: Int
+    )? {
         guard let start = reference.sectionStart, !reference.tokens.isEmpty else { return nil }
         let sequence = prompt + reference.tokens
         let logits = try candidate.logits(Array(sequence.dropLast()))

@@ -96,10 +96,11 @@ public final class CheckpointWeights: WeightSource, @unchecked Sendable {
                 return LinearWeight(name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: bytes)
             case .f8E4M3:
                 let (sInfo, sBytes) = try tensor(module + ".weight_scale_inv")
-                let block = config.quantization.flatMap { q -> [Int]? in
-                    if case .fp8Block(let b) = q { return b.blockSize }
-                    return nil
-                } ?? [128, 128]
+                let block =
+                    config.quantization.flatMap { q -> [Int]? in
+                        if case .fp8Block(let b) = q { return b.blockSize }
+                        return nil
+                    } ?? [128, 128]
                 let expected = [(rows + block[0] - 1) / block[0], (cols + block[1] - 1) / block[1]]
                 guard sInfo.dtype == .f32, sInfo.shape == expected else {
                     throw InferenceError.badShape(tensor: sInfo.name, shape: sInfo.shape, expected: "F32 \(expected)")
@@ -198,7 +199,9 @@ public final class BundleWeights: WeightSource, @unchecked Sendable {
                 name: module, rows: rows, cols: cols, storage: .int4Tiles(tileRows: reader.manifest.tileRows), bytes: bytes,
                 owner: extent.owner)
         }
-        guard let t = reader.tensor(module + ".weight") else { throw InferenceError.missingTensor(source: origin, tensor: module + ".weight") }
+        guard let t = reader.tensor(module + ".weight") else {
+            throw InferenceError.missingTensor(source: origin, tensor: module + ".weight")
+        }
         guard t.shape == [rows, cols] else { throw InferenceError.badShape(tensor: t.name, shape: t.shape, expected: "[\(rows), \(cols)]") }
         switch t.dtype {
         case .bf16, .f16, .f32:

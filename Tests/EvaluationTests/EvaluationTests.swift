@@ -54,7 +54,9 @@ import Testing
         try FileManager.default.removeItem(atPath: degraded)
         try FileManager.default.copyItem(atPath: Self.folder("int4"), toPath: degraded)
         try mutateCheckpoint(degraded) { spec, bytes in
-            guard spec.name.hasSuffix("weight_scale"), let a = TensorAddress(name: spec.name), (a.expert ?? 1) % 3 == 0 else { return [(spec, bytes)] }
+            guard spec.name.hasSuffix("weight_scale"), let a = TensorAddress(name: spec.name), (a.expert ?? 1) % 3 == 0 else {
+                return [(spec, bytes)]
+            }
             var out = bytes
             for i in stride(from: 0, to: out.count, by: 2) {
                 let v = FloatConversion.float(bf16: UInt16(out[i]) | UInt16(out[i + 1]) << 8) * 1.25
@@ -65,7 +67,8 @@ import Testing
             return [(spec, out)]
         }
         let ref = try InferenceEngine(source: openWeights(Self.folder("int4")))
-        let p = try LogitParity.compare(reference: .engine(ref), candidate: InferenceEngine(source: openWeights(degraded)), tokens: tokens, ctx: 12)
+        let p = try LogitParity.compare(
+            reference: .engine(ref), candidate: InferenceEngine(source: openWeights(degraded)), tokens: tokens, ctx: 12)
         #expect(p.kld.mean > 1e-4)
         #expect(p.hidden.last!.relativeL2 > 1e-3)
         #expect(p.deltaP.rms > 0)
@@ -95,6 +98,6 @@ import Testing
     @Test func distributionPercentilesAndErrors() {
         let d = Distribution((1...101).map(Double.init))
         #expect(d.mean == 51 && d.value("median") == 51 && d.value("max") == 101 && d.value("min") == 1 && d.value("99%") == 100)
-        #expect(abs(d.meanError - (Double(101 * 102 * 203 / 6) / 101 - 51 * 51) .squareRoot() / 10) < 1e-9)
+        #expect(abs(d.meanError - (Double(101 * 102 * 203 / 6) / 101 - 51 * 51).squareRoot() / 10) < 1e-9)
     }
 }

@@ -17,9 +17,11 @@ struct EvalCommandTests {
     @Test("eval ppl --json reproduces transformers' chunked perplexity, streamed or not")
     func ppl() throws {
         let tokens = try Self.tokensFile("grouped")
-        let expected = Double(try SafetensorsFile(path: fixturesFolder() + "/engine/grouped-golden.safetensors").floats(named: "ppl_ctx16")[0])
+        let expected = Double(
+            try SafetensorsFile(path: fixturesFolder() + "/engine/grouped-golden.safetensors").floats(named: "ppl_ctx16")[0])
         for extra in [[], ["--stream-layers"]] {
-            let r = try runIngot(["eval", "ppl", fixturesFolder() + "/engine/grouped", "--tokens-file", tokens, "--ctx", "16", "--json"] + extra)
+            let r = try runIngot(
+                ["eval", "ppl", fixturesFolder() + "/engine/grouped", "--tokens-file", tokens, "--ctx", "16", "--json"] + extra)
             #expect(r.status == 0, "\(r.err)")
             let j = try JSONValue.parse(r.out)
             let ppl = j["ppl"]?.doubleValue ?? 0
@@ -73,7 +75,9 @@ struct EvalCommandTests {
     @Test("profile writes usage counts that repack --expert-order accepts; the reordered bundle runs identically")
     func profileAndOrder() throws {
         let folder = temporaryFolder()
-        let p = try runIngot(["profile", Self.int4, "--tokens-file", try Self.tokensFile("int4"), "--ctx", "12", "-o", folder + "/u.json", "--quiet"])
+        let p = try runIngot([
+            "profile", Self.int4, "--tokens-file", try Self.tokensFile("int4"), "--ctx", "12", "-o", folder + "/u.json", "--quiet",
+        ])
         #expect(p.status == 0, "\(p.err)")
         let usage = try JSONValue.parse(String(contentsOfFile: folder + "/u.json", encoding: .utf8))
         #expect(usage["tokens"]?.intValue == 24)

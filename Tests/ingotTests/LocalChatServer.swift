@@ -30,7 +30,9 @@ final class LocalChatServer: @unchecked Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard bound == 0, listen(fd, 8) == 0 else { throw FileError(path: "127.0.0.1", operation: "bind") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
@@ -93,7 +95,9 @@ final class LocalChatServer: @unchecked Sendable {
                 ("function", .object([("name", .string(c.0)), ("arguments", .string(c.1))])),
             ])
         }
-        var message: [(key: String, value: JSONValue)] = [("role", .string("assistant")), ("content", content.map { .string($0) } ?? .null)]
+        var message: [(key: String, value: JSONValue)] = [
+            ("role", .string("assistant")), ("content", content.map { .string($0) } ?? .null),
+        ]
         if !toolCalls.isEmpty { message.append(("tool_calls", .array(toolCalls))) }
         return .object([
             ("id", .string("chatcmpl-test")), ("object", .string("chat.completion")),
@@ -101,7 +105,8 @@ final class LocalChatServer: @unchecked Sendable {
                 "choices",
                 .array([
                     .object([
-                        ("index", .int(0)), ("message", .object(message)), ("finish_reason", .string(toolCalls.isEmpty ? "stop" : "tool_calls")),
+                        ("index", .int(0)), ("message", .object(message)),
+                        ("finish_reason", .string(toolCalls.isEmpty ? "stop" : "tool_calls")),
                     ])
                 ])
             ),

@@ -37,7 +37,8 @@ extension Ingot {
         func execute() throws {
             let tokens = try textOptions.tokens(model: engineOptions.model)
             let engine = try engineOptions.engine()
-            let bar = ProgressBar(label: streamLayers ? "layers" : "chunks", total: 1, quiet: quiet || json, unit: streamLayers ? "layers" : "chunks")
+            let bar = ProgressBar(
+                label: streamLayers ? "layers" : "chunks", total: 1, quiet: quiet || json, unit: streamLayers ? "layers" : "chunks")
             let r = try engine.perplexity(tokens, ctx: ctx, chunkLimit: chunks, streamLayers: streamLayers) { done, total in
                 bar.update(done, total: total)
             }
@@ -45,13 +46,17 @@ extension Ingot {
             if json {
                 print(
                     JSONValue.object([
-                        ("model", .string(engineOptions.model)), ("ctx", .int(r.ctx)), ("chunks", .int(r.chunks)), ("scored_tokens", .int(r.scoredTokens)),
+                        ("model", .string(engineOptions.model)), ("ctx", .int(r.ctx)), ("chunks", .int(r.chunks)),
+                        ("scored_tokens", .int(r.scoredTokens)),
                         ("ppl", .double(r.perplexity)), ("ppl_error", .double(r.perplexityError)), ("mean_nll", .double(r.meanNLL)),
                         ("seconds", .double(r.seconds)), ("tokens_per_second", .double(r.tokensPerSecond)),
                         ("running_ppl", .array(r.runningPerplexity.map { .double($0) })),
                     ]).prettyText)
             } else {
-                print(String(format: "PPL = %.4f ± %.4f  (%d tokens scored in %d chunks of %d)", r.perplexity, r.perplexityError, r.scoredTokens, r.chunks, r.ctx))
+                print(
+                    String(
+                        format: "PPL = %.4f ± %.4f  (%d tokens scored in %d chunks of %d)", r.perplexity, r.perplexityError, r.scoredTokens,
+                        r.chunks, r.ctx))
                 print(String(format: "%.2f s, %.1f tokens/s", r.seconds, r.tokensPerSecond))
             }
         }

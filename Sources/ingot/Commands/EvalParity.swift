@@ -103,7 +103,8 @@ extension Ingot {
                 let bar = ProgressBar(label: "tool calls", total: requests.count, quiet: quiet || json, unit: "requests")
                 toolParity = try Self.toolCallParity(
                     requests: requests, reference: refEngine, referencePath: reference, candidate: candEngine, candidatePath: candidate,
-                    endpoint: try endpoint.map { try OpenAIEndpoint(base: $0, model: endpointModel, maxTokens: maxTokens) }, maxTokens: maxTokens
+                    endpoint: try endpoint.map { try OpenAIEndpoint(base: $0, model: endpointModel, maxTokens: maxTokens) },
+                    maxTokens: maxTokens
                 ) { bar.update($0, total: requests.count) }
                 bar.finish()
             }
@@ -129,7 +130,8 @@ extension Ingot {
             }
             if let html {
                 let page = ParityHTML.render(
-                    reference: reference, candidate: candidate ?? endpoint ?? "", logits: logitParity, tools: toolParity, failures: failures)
+                    reference: reference, candidate: candidate ?? endpoint ?? "", logits: logitParity, tools: toolParity, failures: failures
+                )
                 try AtomicFile.write(Array(page.utf8), to: html)
             }
             if json {
@@ -153,11 +155,16 @@ extension Ingot {
         /// Both sides answer every request; REF's answers (or the file's expected answers when REF is not a model)
         /// are the ground truth.
         static func toolCallParity(
-            requests: [ToolCallRequest], reference: InferenceEngine?, referencePath: String, candidate: InferenceEngine?, candidatePath: String?,
+            requests: [ToolCallRequest], reference: InferenceEngine?, referencePath: String, candidate: InferenceEngine?,
+            candidatePath: String?,
             endpoint: OpenAIEndpoint?, maxTokens: Int, progress: (Int) -> Void
         ) throws -> ToolCallParity {
-            let refResponder = try reference.map { ChatResponder(engine: $0, tokenizer: try loadTokenizer(referencePath), maxTokens: maxTokens) }
-            let candResponder = try candidate.map { ChatResponder(engine: $0, tokenizer: try loadTokenizer(candidatePath!), maxTokens: maxTokens) }
+            let refResponder = try reference.map {
+                ChatResponder(engine: $0, tokenizer: try loadTokenizer(referencePath), maxTokens: maxTokens)
+            }
+            let candResponder = try candidate.map {
+                ChatResponder(engine: $0, tokenizer: try loadTokenizer(candidatePath!), maxTokens: maxTokens)
+            }
             var out: [ToolCallComparison] = []
             for (i, r) in requests.enumerated() {
                 let ref: ToolCallOutcome
@@ -184,13 +191,17 @@ extension Ingot {
             var failures: [String] = []
             if let logits {
                 if logits.kld.mean > r.maxMeanKLD { failures.append(String(format: "mean KLD %.6g > %.6g", logits.kld.mean, r.maxMeanKLD)) }
-                if logits.sameTop1 < r.minSameTop1 { failures.append(String(format: "same top-1 %.4f < %.4f", logits.sameTop1, r.minSameTop1)) }
+                if logits.sameTop1 < r.minSameTop1 {
+                    failures.append(String(format: "same top-1 %.4f < %.4f", logits.sameTop1, r.minSameTop1))
+                }
                 for l in logits.routing where l.identical < r.minRoutingAgreement {
                     failures.append(String(format: "routing agreement layer %d %.4f < %.4f", l.layer, l.identical, r.minRoutingAgreement))
                 }
             }
             if let tools {
-                if tools.f1 < r.minToolCallF1 { failures.append(String(format: "tool-call trigger F1 %.4f < %.4f", tools.f1, r.minToolCallF1)) }
+                if tools.f1 < r.minToolCallF1 {
+                    failures.append(String(format: "tool-call trigger F1 %.4f < %.4f", tools.f1, r.minToolCallF1))
+                }
                 if tools.schemaAccuracyCandidate < r.minSchemaAccuracy {
                     failures.append(String(format: "schema accuracy %.4f < %.4f", tools.schemaAccuracyCandidate, r.minSchemaAccuracy))
                 }

@@ -55,7 +55,8 @@ extension Ingot {
             }
             let responder = try model.map {
                 ChatResponder(
-                    engine: try InferenceEngine(source: openWeights($0), threads: threads), tokenizer: try loadTokenizer($0), maxTokens: maxTokens)
+                    engine: try InferenceEngine(source: openWeights($0), threads: threads), tokenizer: try loadTokenizer($0),
+                    maxTokens: maxTokens)
             }
             let server = try endpoint.map { try OpenAIEndpoint(base: $0, model: endpointModel, maxTokens: maxTokens) }
             let bar = ProgressBar(label: "tool calls", total: requests.count, quiet: quiet || json, unit: "requests")
@@ -84,7 +85,9 @@ extension Ingot {
                 members.append(("seconds", .double(seconds)))
                 print(JSONValue.object(members).prettyText)
             } else {
-                print(parity.text.replacingOccurrences(of: "REF called", with: "expected calls").replacingOccurrences(of: "CAND called", with: "model called"))
+                print(
+                    parity.text.replacingOccurrences(of: "REF called", with: "expected calls").replacingOccurrences(
+                        of: "CAND called", with: "model called"))
                 if responder != nil {
                     print(String(format: "%d tokens generated in %.1f s (%.1f tokens/s)", generated, seconds, Double(generated) / seconds))
                 }

@@ -18,7 +18,9 @@ extension Ingot {
         @Option(help: "JSONL of chat requests with tools: their rendered prompts are profiled too.")
         var toolcalls: String?
 
-        @Option(name: .shortAndLong, help: "Output usage JSON {\"tokens\": N, \"layers\": {\"1\": [count per expert], …}} (written atomically).")
+        @Option(
+            name: .shortAndLong, help: "Output usage JSON {\"tokens\": N, \"layers\": {\"1\": [count per expert], …}} (written atomically)."
+        )
         var output: String
 
         @Flag(help: "No progress output.")

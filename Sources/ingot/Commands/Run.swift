@@ -25,7 +25,10 @@ extension Ingot {
         @Option(help: "Prompt text, tokenized with the model's tokenizer (tiktoken.model + tokenizer_config.json beside the weights).")
         var prompt: String?
 
-        @Option(help: "An OpenAI chat request (JSON with messages and tools): rendered with the K2 template, answered until <|im_end|>, tool calls parsed.")
+        @Option(
+            help:
+                "An OpenAI chat request (JSON with messages and tools): rendered with the K2 template, answered until <|im_end|>, tool calls parsed."
+        )
         var request: String?
 
         @Option(help: "Chat template for --request: thinking (K2-Thinking) or instruct (K2-Instruct).")
@@ -96,10 +99,13 @@ extension Ingot {
 
         /// Renders a chat request, answers it and prints content, reasoning and the parsed tool calls.
         func answer(request path: String, engine: InferenceEngine, sampler: Sampler) throws {
-            guard let data = FileManager.default.contents(atPath: path) else { throw FileError(path: path, operation: "open", errno: ENOENT) }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw FileError(path: path, operation: "open", errno: ENOENT)
+            }
             let value = try data.withUnsafeBytes { try JSONValue.parse($0) }
             let responder = ChatResponder(
-                engine: engine, tokenizer: try loadTokenizer(engineOptions.model), renderer: ChatRenderer(variant: ChatRenderer.Variant(rawValue: template)!),
+                engine: engine, tokenizer: try loadTokenizer(engineOptions.model),
+                renderer: ChatRenderer(variant: ChatRenderer.Variant(rawValue: template)!),
                 maxTokens: maxTokens, sampler: sampler)
             let (outcome, result) = try responder.respond(value, tools: value["tools"]?.elements ?? [])
             let calls: [JSONValue] = outcome.calls.map { c in
@@ -108,9 +114,12 @@ extension Ingot {
             if json {
                 print(
                     JSONValue.object([
-                        ("content", outcome.content.map { .string($0) } ?? .null), ("reasoning", outcome.reasoning.map { .string($0) } ?? .null),
-                        ("tool_calls", .array(calls)), ("prompt_tokens", .int(result.prompt.count)), ("generated_tokens", .int(result.generated.count)),
-                        ("prefill_tokens_per_second", .double(result.prefillRate)), ("decode_tokens_per_second", .double(result.decodeRate)),
+                        ("content", outcome.content.map { .string($0) } ?? .null),
+                        ("reasoning", outcome.reasoning.map { .string($0) } ?? .null),
+                        ("tool_calls", .array(calls)), ("prompt_tokens", .int(result.prompt.count)),
+                        ("generated_tokens", .int(result.generated.count)),
+                        ("prefill_tokens_per_second", .double(result.prefillRate)),
+                        ("decode_tokens_per_second", .double(result.decodeRate)),
                     ]).prettyText)
             } else {
                 if let r = outcome.reasoning { print("reasoning: \(r)") }
@@ -119,8 +128,10 @@ extension Ingot {
                 if outcome.calls.isEmpty && outcome.content == nil { print("(no content, no tool call)") }
                 printNote(
                     String(
-                        format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.2f tokens/s)", result.prompt.count,
-                        result.prefillSeconds, result.prefillRate, max(0, result.generated.count - 1), result.decodeSeconds, result.decodeRate))
+                        format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.2f tokens/s)",
+                        result.prompt.count,
+                        result.prefillSeconds, result.prefillRate, max(0, result.generated.count - 1), result.decodeSeconds,
+                        result.decodeRate))
             }
         }
     }
