@@ -31,9 +31,7 @@ public enum BundleUnpacker {
                 metadata: shard.metadata)
             for s in writer.order {
                 if let t = reader.tensor(s.name) {
-                    let bytes = reader.tensorBytes(t)
-                    try writer.write(bytes)
-                    reader.mapping(t.file)?.release(offset: t.offset, count: t.storedBytes)
+                    try Self.streamReleasing(reader.tensorBytes(t), mapping: reader.mapping(t.file), offset: t.offset) { try writer.write($0) }
                     done += t.storedBytes
                     progress?(done, total)
                     continue
@@ -150,11 +148,14 @@ public enum BundleUnpacker {
                         m.experts[item.index].storedBytes = e.bytes
                         m.experts[item.index].sha256 = sha
                         position = start + e.bytes
+                        // Streaming: the source pages are not needed again.
+                        reader.mapping(e.file)?.release(offset: e.offset, count: e.storedBytes)
                     } else {
                         let t = m.tensors[item.index]
-                        let bytes = reader.tensorBytes(t)
-                        try out.write(bytes)
-                        fileHash.update(bytes)
+                        try Self.streamReleasing(reader.tensorBytes(t), mapping: reader.mapping(t.file), offset: t.offset) { piece in
+                            try out.write(piece)
+                            fileHash.update(piece)
+                        }
                         m.tensors[item.index].offset = start
                         position = start + t.storedBytes
                     }
@@ -197,5 +198,20 @@ public enum BundleUnpacker {
             }
         }
         return try results.value.map { try $0!.get() }
+    }
+
+    /// Hands `bytes` (a view of `mapping` at `offset`) to `body` in 64 MiB pieces, dropping each piece's pages
+    /// afterwards, so a multi-GB tensor (K2's embeddings are 2.3 GB) never becomes resident as a whole.
+    static func streamReleasing(
+        _ bytes: UnsafeRawBufferPointer, mapping: MappedFile?, offset: Int, _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        let piece = 64 << 20
+        var done = 0
+        while done < bytes.count {
+            let n = min(piece, bytes.count - done)
+            try body(UnsafeRawBufferPointer(rebasing: bytes[done..<(done + n)]))
+            mapping?.release(offset: offset + done, count: n)
+            done += n
+        }
     }
 }
