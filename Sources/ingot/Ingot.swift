@@ -13,5 +13,6 @@ struct Ingot: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Inspect.self, Verify.self, Quantize.self, Repack.self, Unpack.self, Inflate.self, Merge.self, Synth.self,
+            Tokenize.self, Detokenize.self, ChatCommand.self, ToolCalls.self,
         ])
 }
