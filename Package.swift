@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "BundleFormatTests", dependencies: ["BundleFormat", "Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint", "TensorIO", "TestSupport"]),
-        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "TestSupport"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "Checkpoint", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
         .testTarget(
             name: "ingotTests",
