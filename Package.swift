@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS"]),
         .target(name: "Evaluation", dependencies: ["Checkpoint", "Quantization", "Inference", "CHDF5"]),
         // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
-        .target(name: "Tokenizer", dependencies: ["TensorIO", "Checkpoint"]),
+        .target(name: "Tokenizer", dependencies: ["TensorIO"]),
         .target(name: "Chat", dependencies: ["Tokenizer", "TensorIO"]),
         .executableTarget(name: "ingot", dependencies: [
             "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", argumentParser,

@@ -512,3 +512,22 @@ struct RandomStreamTests {
         }
     }
 }
+
+@Suite("tool-call parser: long streams")
+struct LongStreamTests {
+    @Test("60 KB of reasoning, content and arguments streamed in 4-character chunks equals the whole parse")
+    func longStream() {
+        let reasoning = String(repeating: "Let me think about the weather in Paris, step by step. ", count: 500)
+        let content = String(repeating: "Here is the plan. ", count: 800)
+        let arguments = "{\"text\": \"" + String(repeating: "lorem ipsum ", count: 1200) + "\"}"
+        let text =
+            "<think>" + reasoning + "</think>" + content + sectionBegin + call("functions.write:0", arguments) + sectionEnd
+            + String(repeating: " after", count: 300)
+        let parser = ToolCallParser(reasoning: .on)
+        let (folded, streaming) = stream(text, size: 4, parser: parser)
+        let whole = parser.parse(text)
+        #expect(streaming.emitted == whole)
+        #expect(folded.reasoning == reasoning && folded.content == content && folded.trailing == whole.trailing)
+        #expect(folded.toolCalls.map(\.arguments) == [arguments])
+    }
+}
