@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat"]),
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS", "CKernels"]),
         // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
-        .target(name: "Tokenizer", dependencies: ["TensorIO", "Checkpoint"]),
+        .target(name: "Tokenizer", dependencies: ["TensorIO"]),
         .target(name: "Chat", dependencies: ["Tokenizer", "TensorIO"]),
         .target(name: "Evaluation", dependencies: ["TensorIO", "Checkpoint", "Quantization", "Inference", "Tokenizer", "Chat", "CHDF5"]),
         .executableTarget(name: "ingot", dependencies: [
@@ -49,7 +49,7 @@ let package = Package(
             name: "InferenceTests", dependencies: ["Inference", "CKernels", "Quantization", "BundleFormat", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint", "TensorIO", "TestSupport"]),
-        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "TestSupport"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "Checkpoint", "TestSupport"]),
         .testTarget(
             name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "BundleFormat", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
