@@ -59,6 +59,7 @@ python-fixtures:
 	python3 fixtures/scripts/make_engine_golden.py
 	pip install -q 'gguf==0.19.0'
 	python3 fixtures/scripts/make_gguf_golden.py
+	python3 fixtures/scripts/make_gguf_tokenizer_golden.py
 	bash fixtures/scripts/regenerate_tool_goldens.sh
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
