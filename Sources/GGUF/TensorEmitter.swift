@@ -33,21 +33,24 @@ final class TensorEmitter {
         let out = p.info
         switch p.source {
         case .dense(let name):
-            try source.dense(name) { bytes, info in
+            try source.dense(name) { bytes, info, consumed in
                 guard info.elementCount == out.elementCount else {
                     throw GGUFError.unsupportedSource(
                         tensor: name, reason: "\(info.elementCount) elements, \(out.name) needs \(out.elementCount)")
                 }
-                try dense(bytes, dtype: info.dtype, columns: out.dims[0], type: out.type, writer: writer, progress: progress)
+                try dense(
+                    bytes, dtype: info.dtype, columns: out.dims[0], type: out.type, writer: writer, consumed: consumed, progress: progress)
             }
         case .denseExperts(let layer, let component, let count, _, _):
             for e in 0..<count {
-                try source.dense(TensorAddress(layer: layer, component: component, expert: e).name) { bytes, info in
-                    try dense(bytes, dtype: info.dtype, columns: out.dims[0], type: out.type, writer: writer, progress: progress)
+                try source.dense(TensorAddress(layer: layer, component: component, expert: e).name) { bytes, info, consumed in
+                    try dense(
+                        bytes, dtype: info.dtype, columns: out.dims[0], type: out.type, writer: writer, consumed: consumed,
+                        progress: progress)
                 }
             }
         case .keyB(let name, let heads, let nope, let v, let lora):
-            try source.dense(name) { bytes, info in
+            try source.dense(name) { bytes, info, _ in
                 guard let base = bytes.baseAddress, let f = floats.baseAddress, let o = row.baseAddress else { return }
                 let size = info.dtype.byteSize ?? 2
                 for h in 0..<heads {
@@ -63,7 +66,7 @@ final class TensorEmitter {
                 }
             }
         case .valueB(let name, let heads, let nope, let v, let lora):
-            try source.dense(name) { bytes, info in
+            try source.dense(name) { bytes, info, _ in
                 guard let base = bytes.baseAddress, let f = floats.baseAddress, let o = row.baseAddress else { return }
                 let size = info.dtype.byteSize ?? 2
                 for h in 0..<heads {
@@ -104,8 +107,10 @@ final class TensorEmitter {
     }
 
     /// A float tensor in rows of `columns`: same-type copies pass bytes through, the rest converts row by row.
+    /// Every ``copyChunk`` bytes of source it calls `consumed`, so a tensor larger than memory is never resident.
     private func dense(
-        _ bytes: UnsafeRawBufferPointer, dtype: DType, columns: Int, type: GGMLType, writer: GGUFFileWriter, progress: (Int) -> Void
+        _ bytes: UnsafeRawBufferPointer, dtype: DType, columns: Int, type: GGMLType, writer: GGUFFileWriter,
+        consumed: (Int) -> Void, progress: (Int) -> Void
     ) throws {
         let same = (dtype == .bf16 && type == .bf16) || (dtype == .f32 && type == .f32) || (dtype == .f16 && type == .f16)
         if same {
@@ -115,17 +120,24 @@ final class TensorEmitter {
                 try writer.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
                 progress(n)
                 offset += n
+                consumed(offset)
             }
             return
         }
         guard let base = bytes.baseAddress, let f = floats.baseAddress, let o = row.baseAddress, let size = dtype.byteSize else { return }
         let rows = bytes.count / size / columns
         let rowBytes = type.rowBytes(columns) ?? 0
+        var released = 0
         for r in 0..<rows {
             FloatConversion.convert(base + r * columns * size, dtype: dtype, count: columns, into: f)
             GGUFKernels.encode(f, count: columns, as: type, into: o)
             try writer.write(UnsafeRawBufferPointer(start: o, count: rowBytes))
             progress(rowBytes)
+            let read = (r + 1) * columns * size
+            if read - released >= Self.copyChunk {
+                consumed(read)
+                released = read
+            }
         }
     }
 }
