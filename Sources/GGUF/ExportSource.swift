@@ -19,6 +19,9 @@ protocol ExportSource: AnyObject {
     func expert(
         layer: Int, component: TensorAddress.Component, expert: Int, rows: Int, columns: Int,
         _ body: (_ packed: UnsafeRawBufferPointer, _ scales: UnsafeRawBufferPointer) throws -> Void) throws
+    /// Asks the kernel to start reading an expert projection that ``expert(layer:component:expert:rows:columns:_:)``
+    /// will want next (`madvise(MADV_WILLNEED)`), so reading overlaps converting and writing.
+    func prefetch(layer: Int, component: TensorAddress.Component, expert: Int)
 }
 
 /// Opens `path` as a bundle (a folder with manifest.json) or a checkpoint.
@@ -79,6 +82,14 @@ final class CheckpointExportSource: ExportSource {
         try body(packed.file.bytes(of: packed.info), scales.file.bytes(of: scales.info))
         release(packed.file, packed.info)
         release(scales.file, scales.info)
+    }
+
+    func prefetch(layer: Int, component: TensorAddress.Component, expert: Int) {
+        for part in [TensorAddress.Part.weightPacked, .weightScale] {
+            guard let (file, info) = checkpoint.lookup(TensorAddress(layer: layer, component: component, expert: expert, part: part).name)
+            else { continue }
+            file.mapping.adviseWillNeed(offset: file.header.dataStart + info.begin, count: info.byteCount)
+        }
     }
 
     /// `weight_shape` (I64 or I32, when present) must be [rows, columns]: Q4_0 has no padding to crop.
@@ -184,5 +195,14 @@ final class BundleExportSource: ExportSource {
             }
         }
         try body(UnsafeRawBufferPointer(pk), UnsafeRawBufferPointer(sc))
+    }
+
+    func prefetch(layer: Int, component: TensorAddress.Component, expert: Int) {
+        guard let e = reader.expert(layer: layer, expert: expert), let m = reader.mapping(e.file) else { return }
+        if case .none = reader.manifest.compression, let p = e.projections.first(where: { $0.component == component }) {
+            m.adviseWillNeed(offset: e.offset + p.offset, count: p.bytes)
+        } else {
+            m.adviseWillNeed(offset: e.offset, count: e.storedBytes)
+        }
     }
 }

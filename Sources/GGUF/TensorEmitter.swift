@@ -81,7 +81,9 @@ final class TensorEmitter {
         case .int4Experts(let layer, let component, let count, let rows, let columns):
             var inexact = 0
             let groups = columns / 32
+            source.prefetch(layer: layer, component: component, expert: 0)
             for e in 0..<count {
+                if e + 1 < count { source.prefetch(layer: layer, component: component, expert: e + 1) }
                 try source.expert(layer: layer, component: component, expert: e, rows: rows, columns: columns) { packed, scales in
                     guard let pb = packed.baseAddress, let sb = scales.baseAddress, let o = row.baseAddress else { return }
                     for r in 0..<rows {
