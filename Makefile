@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures interop bench-gguf
+.PHONY: check-html setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures interop bench-gguf
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -59,8 +59,13 @@ python-fixtures:
 	python3 fixtures/scripts/make_engine_golden.py
 	pip install -q 'gguf==0.19.0'
 	python3 fixtures/scripts/make_gguf_golden.py
-	python3 fixtures/scripts/make_gguf_tokenizer_golden.py
 	bash fixtures/scripts/regenerate_tool_goldens.sh
+	pip install -q 'tiktoken==0.14.0' 'regex==2026.5.9' 'jinja2==3.1.6' 'jsonschema==4.26.0'
+	python3 fixtures/scripts/make_tokenizer_golden.py
+	python3 fixtures/scripts/make_gguf_tokenizer_golden.py
+	curl -fsSL -o $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja \
+	  https://raw.githubusercontent.com/ggml-org/llama.cpp/0c3c896ea80643608b4e961eec7e1efcd844e109/models/templates/moonshotai-Kimi-K2-Thinking.jinja
+	python3 fixtures/scripts/make_chat_golden.py --template $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
 bench: bench-synth bench-verify bench-repack bench-engine
@@ -80,6 +85,11 @@ bench-engine: release
 ## bench-repack: repack of a one-MoE-layer K2-shaped checkpoint vs cp, peak RSS, zstd size vs entropy, inflate speed.
 bench-repack: release
 	bash bench/repack.sh
+
+.PHONY: bench-tokenizer
+## bench-tokenizer: K2 tokenizer encode throughput on ~16 MB of mixed text (release build of the tests, gated benchmark).
+bench-tokenizer: setup
+	RUN_BENCHMARKS=1 $(SWIFT) test -c release -Xswiftc -enable-testing --filter TokenizerBenchmark 2>&1 | grep -E "tokenizer bench|passed|failed|error"
 
 ## check-large: round trips on a larger synthetic checkpoint (release build; a few minutes, not in CI).
 check-large: release
@@ -115,3 +125,17 @@ fuzz: setup
 
 clean:
 	rm -rf .build
+
+## check-html: render eval parity --html pages (an identical pair and a failing one) in headless Chromium and check
+## the screenshots (installs Debian's chromium and PyPI's pillow if missing; not run by CI).
+check-html: release
+	@command -v chromium > /dev/null || (SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq chromium)
+	@python3 -c 'import PIL' 2> /dev/null || pip install -q pillow
+	rm -rf $(DEMO_DIR)/html && mkdir -p $(DEMO_DIR)/html
+	seq -s, 0 2 190 > $(DEMO_DIR)/html/tokens.txt
+	$(RELEASE_BIN) repack fixtures/engine/int4 -o $(DEMO_DIR)/html/int4.bundle --quiet
+	$(RELEASE_BIN) eval parity fixtures/engine/int4 $(DEMO_DIR)/html/int4.bundle --tokens-file $(DEMO_DIR)/html/tokens.txt --ctx 32 --quiet --html $(DEMO_DIR)/html/ok.html
+	$(RELEASE_BIN) quantize fixtures/engine/grouped -o $(DEMO_DIR)/html/grouped-int4 --grid rtn --quiet
+	$(RELEASE_BIN) eval parity fixtures/engine/grouped $(DEMO_DIR)/html/grouped-int4 --tokens-file $(DEMO_DIR)/html/tokens.txt --ctx 32 --quiet --html $(DEMO_DIR)/html/failed.html || test $$? = 1
+	python3 fixtures/scripts/check_html_report.py $(DEMO_DIR)/html/ok.html $(DEMO_DIR)/html/ok.png --expect ok
+	python3 fixtures/scripts/check_html_report.py $(DEMO_DIR)/html/failed.html $(DEMO_DIR)/html/failed.png --expect failed

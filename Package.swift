@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["TensorIO", "Checkpoint", "CKernels"]),
         .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
         // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
-        .target(name: "Tokenizer", dependencies: ["TensorIO", "Checkpoint"]),
+        .target(name: "Tokenizer", dependencies: ["TensorIO"]),
         .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Tokenizer"]),
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS", "CKernels"]),
         .target(name: "Chat", dependencies: ["Tokenizer", "TensorIO"]),
@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(
             name: "GGUFTests", dependencies: ["GGUF", "Tokenizer", "BundleFormat", "Quantization", "Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint", "TensorIO", "TestSupport"]),
-        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "TestSupport"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "Checkpoint", "TestSupport"]),
         .testTarget(
             name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "BundleFormat", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),

@@ -85,6 +85,8 @@ public final class CheckpointWeights: WeightSource, @unchecked Sendable {
         return (info, file.bytes(of: info))
     }
 
+    private func mapping(of name: String) -> MappedFile? { checkpoint.lookup(name)?.file.mapping }
+
     public func linear(_ module: String, rows: Int, cols: Int) throws -> LinearWeight {
         if checkpoint.info(module + ".weight") != nil {
             let (info, bytes) = try tensor(module + ".weight")
@@ -93,7 +95,9 @@ public final class CheckpointWeights: WeightSource, @unchecked Sendable {
             }
             switch info.dtype {
             case .bf16, .f16, .f32:
-                return LinearWeight(name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: bytes)
+                return LinearWeight(
+                    name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: bytes,
+                    mapping: mapping(of: module + ".weight"))
             case .f8E4M3:
                 let (sInfo, sBytes) = try tensor(module + ".weight_scale_inv")
                 let block =
@@ -205,7 +209,9 @@ public final class BundleWeights: WeightSource, @unchecked Sendable {
         guard t.shape == [rows, cols] else { throw InferenceError.badShape(tensor: t.name, shape: t.shape, expected: "[\(rows), \(cols)]") }
         switch t.dtype {
         case .bf16, .f16, .f32:
-            return LinearWeight(name: module, rows: rows, cols: cols, storage: .dense(t.dtype), bytes: reader.tensorBytes(t))
+            return LinearWeight(
+                name: module, rows: rows, cols: cols, storage: .dense(t.dtype), bytes: reader.tensorBytes(t),
+                mapping: reader.mapping(t.file))
         default:
             throw InferenceError.unsupportedDType(tensor: t.name, dtype: t.dtype.rawValue)
         }

@@ -43,6 +43,9 @@ extension Ingot {
         @Option(help: "Tokens to generate per tool-call request at most.")
         var maxTokens: Int = 256
 
+        @Option(help: "Use only the first N tool-call requests.")
+        var limit: Int?
+
         @Option(help: "Write the HDF5 report here (schema: docs/evaluation.md).")
         var report: String?
 
@@ -99,7 +102,8 @@ extension Ingot {
             }
             var toolParity: ToolCallParity?
             if let toolcalls {
-                let requests = try ToolCallRequest.load(toolcalls)
+                var requests = try ToolCallRequest.load(toolcalls)
+                if let limit { requests = Array(requests.prefix(limit)) }
                 let bar = ProgressBar(label: "tool calls", total: requests.count, quiet: quiet || json, unit: "requests")
                 toolParity = try Self.toolCallParity(
                     requests: requests, reference: refEngine, referencePath: reference, candidate: candEngine, candidatePath: candidate,
