@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: check-html setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures interop bench-gguf
+.PHONY: check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures interop bench-gguf
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -139,3 +139,7 @@ check-html: release
 	$(RELEASE_BIN) eval parity fixtures/engine/grouped $(DEMO_DIR)/html/grouped-int4 --tokens-file $(DEMO_DIR)/html/tokens.txt --ctx 32 --quiet --html $(DEMO_DIR)/html/failed.html || test $$? = 1
 	python3 fixtures/scripts/check_html_report.py $(DEMO_DIR)/html/ok.html $(DEMO_DIR)/html/ok.png --expect ok
 	python3 fixtures/scripts/check_html_report.py $(DEMO_DIR)/html/failed.html $(DEMO_DIR)/html/failed.png --expect failed
+
+## eval-k2-mini: k2-mini's tool-call accuracy, perplexity and parity numbers (release; a few minutes; not CI).
+eval-k2-mini: release
+	bash bench/k2mini-eval.sh
