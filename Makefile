@@ -60,6 +60,11 @@ python-fixtures:
 	pip install -q 'gguf==0.19.0'
 	python3 fixtures/scripts/make_gguf_golden.py
 	bash fixtures/scripts/regenerate_tool_goldens.sh
+	pip install -q 'tiktoken==0.14.0' 'regex==2026.5.9' 'jinja2==3.1.6' 'jsonschema==4.26.0'
+	python3 fixtures/scripts/make_tokenizer_golden.py
+	curl -fsSL -o $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja \
+	  https://raw.githubusercontent.com/ggml-org/llama.cpp/0c3c896ea80643608b4e961eec7e1efcd844e109/models/templates/moonshotai-Kimi-K2-Thinking.jinja
+	python3 fixtures/scripts/make_chat_golden.py --template $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja
 
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
 bench: bench-synth bench-verify bench-repack bench-engine
@@ -79,6 +84,11 @@ bench-engine: release
 ## bench-repack: repack of a one-MoE-layer K2-shaped checkpoint vs cp, peak RSS, zstd size vs entropy, inflate speed.
 bench-repack: release
 	bash bench/repack.sh
+
+.PHONY: bench-tokenizer
+## bench-tokenizer: K2 tokenizer encode throughput on ~16 MB of mixed text (release build of the tests, gated benchmark).
+bench-tokenizer: setup
+	RUN_BENCHMARKS=1 $(SWIFT) test -c release -Xswiftc -enable-testing --filter TokenizerBenchmark 2>&1 | grep -E "tokenizer bench|passed|failed|error"
 
 ## check-large: round trips on a larger synthetic checkpoint (release build; a few minutes, not in CI).
 check-large: release

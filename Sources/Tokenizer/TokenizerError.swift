@@ -18,6 +18,8 @@ public enum TokenizerError: Error, Equatable, Sendable {
     case duplicateSpecialName(file: String, name: String)
     /// An id given to decode is not in the vocabulary.
     case unknownID(Int)
+    /// A line of an input file is not a JSON string.
+    case invalidInputLine(file: String, line: Int, reason: String)
 }
 
 extension TokenizerError: LocalizedError {
@@ -33,6 +35,7 @@ extension TokenizerError: LocalizedError {
         case .invalidConfig(let file, let reason): "\(file): \(reason)"
         case .duplicateSpecialName(let file, let name): "\(file): special token '\(name)' names two slots; names must be unique"
         case .unknownID(let id): "token id \(id) is not in the vocabulary (base ranks plus the special block)"
+        case .invalidInputLine(let file, let line, let reason): "\(file):\(line): expected one JSON string per line: \(reason)"
         }
     }
 }

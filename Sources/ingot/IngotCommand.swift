@@ -1,11 +1,13 @@
 import ArgumentParser
 import BundleFormat
+import Chat
 import Checkpoint
 import Foundation
 import GGUF
 import Inference
 import Quantization
 import TensorIO
+import Tokenizer
 
 /// A subcommand whose failures become the exit codes documented in the README:
 /// 0 clean, 1 findings, 2 unusable input, 3 could not finish, 64 bad flags.
@@ -34,6 +36,7 @@ func exitStatus(for error: any Error) -> Int32 {
     case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError, is InferenceError,
         is GGUFError:
         2
+    case is TokenizerError, is ChatError: 2
     case let file as FileError where [ENOENT, EISDIR, ENOTDIR, EACCES].contains(file.errno) && file.operation == "open": 2
     default: 3
     }
