@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures
+.PHONY: check-html setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -108,3 +108,17 @@ fuzz: setup
 
 clean:
 	rm -rf .build
+
+## check-html: render eval parity --html pages (an identical pair and a failing one) in headless Chromium and check
+## the screenshots (installs Debian's chromium and PyPI's pillow if missing; not run by CI).
+check-html: release
+	@command -v chromium > /dev/null || (SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq chromium)
+	@python3 -c 'import PIL' 2> /dev/null || pip install -q pillow
+	rm -rf $(DEMO_DIR)/html && mkdir -p $(DEMO_DIR)/html
+	seq -s, 0 2 190 > $(DEMO_DIR)/html/tokens.txt
+	$(RELEASE_BIN) repack fixtures/engine/int4 -o $(DEMO_DIR)/html/int4.bundle --quiet
+	$(RELEASE_BIN) eval parity fixtures/engine/int4 $(DEMO_DIR)/html/int4.bundle --tokens-file $(DEMO_DIR)/html/tokens.txt --ctx 32 --quiet --html $(DEMO_DIR)/html/ok.html
+	$(RELEASE_BIN) quantize fixtures/engine/grouped -o $(DEMO_DIR)/html/grouped-int4 --grid rtn --quiet
+	$(RELEASE_BIN) eval parity fixtures/engine/grouped $(DEMO_DIR)/html/grouped-int4 --tokens-file $(DEMO_DIR)/html/tokens.txt --ctx 32 --quiet --html $(DEMO_DIR)/html/failed.html || test $$? = 1
+	python3 fixtures/scripts/check_html_report.py $(DEMO_DIR)/html/ok.html $(DEMO_DIR)/html/ok.png --expect ok
+	python3 fixtures/scripts/check_html_report.py $(DEMO_DIR)/html/failed.html $(DEMO_DIR)/html/failed.png --expect failed

@@ -29,13 +29,13 @@ let package = Package(
         .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
         .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat"]),
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS", "CKernels"]),
-        .target(name: "Evaluation", dependencies: ["Checkpoint", "Quantization", "Inference", "CHDF5"]),
         // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
         .target(name: "Tokenizer", dependencies: ["TensorIO", "Checkpoint"]),
         .target(name: "Chat", dependencies: ["Tokenizer", "TensorIO"]),
+        .target(name: "Evaluation", dependencies: ["TensorIO", "Checkpoint", "Quantization", "Inference", "Tokenizer", "Chat", "CHDF5"]),
         .executableTarget(name: "ingot", dependencies: [
-            "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", "GGUF", argumentParser,
-            "Tokenizer", "Chat",
+            "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", "GGUF", "Tokenizer", "Chat",
+            argumentParser,
         ]),
         // libFuzzer targets; a fuzzer only when `make fuzz` builds it with -DFUZZING -sanitize=fuzzer.
         .executableTarget(name: "ingot-fuzz", dependencies: ["TensorIO", "BundleFormat"], path: "Fuzz"),
@@ -50,6 +50,8 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "TestSupport"]),
+        .testTarget(
+            name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "BundleFormat", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
         .testTarget(
             name: "ingotTests",

@@ -1,4 +1,5 @@
 public import Checkpoint
+import Dispatch
 public import Foundation
 public import TensorIO
 
@@ -30,9 +31,7 @@ public enum BundleUnpacker {
                 metadata: shard.metadata)
             for s in writer.order {
                 if let t = reader.tensor(s.name) {
-                    let bytes = reader.tensorBytes(t)
-                    try writer.write(bytes)
-                    reader.mapping(t.file)?.release(offset: t.offset, count: t.storedBytes)
+                    try Self.streamReleasing(reader.tensorBytes(t), mapping: reader.mapping(t.file), offset: t.offset) { try writer.write($0) }
                     done += t.storedBytes
                     progress?(done, total)
                     continue
@@ -119,33 +118,50 @@ public enum BundleUnpacker {
             for (i, t) in m.tensors.enumerated() where t.file == f.name { items.append((t.offset, false, i)) }
             for (i, e) in m.experts.enumerated() where e.file == f.name { items.append((e.offset, true, i)) }
             items.sort { $0.offset < $1.offset }
-            for item in items {
-                let alignment = item.isExpert ? BundleRepacker.extentAlignment : BundleRepacker.tensorAlignment
-                let start = (position + alignment - 1) / alignment * alignment
-                try out.writeZeros(start - position)
-                fileHash.updateZeros(start - position)
-                if item.isExpert {
-                    let e = m.experts[item.index]
-                    var sha = ""
-                    try reader.expertExtent(e) { raw in
-                        try out.write(raw)
-                        fileHash.update(raw)
-                        sha = SHA256Hex.of(raw)
-                    }
-                    m.experts[item.index].offset = start
-                    m.experts[item.index].storedBytes = e.bytes
-                    m.experts[item.index].sha256 = sha
-                    position = start + e.bytes
-                } else {
-                    let t = m.tensors[item.index]
-                    let bytes = reader.tensorBytes(t)
-                    try out.write(bytes)
-                    fileHash.update(bytes)
-                    m.tensors[item.index].offset = start
-                    position = start + t.storedBytes
+            // Experts are decompressed and hashed in parallel, a batch at a time; the file is written in order.
+            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+            var next = 0
+            while next < items.count {
+                var batch: [Int] = []
+                while next < items.count && batch.count < 2 * threads {
+                    batch.append(next)
+                    next += 1
                 }
-                done = min(total, done + (item.isExpert ? m.experts[item.index].bytes : m.tensors[item.index].bytes))
-                progress?(done, total)
+                let experts = batch.filter { items[$0].isExpert }.map { m.experts[items[$0].index] }
+                let raws = try Self.inflateExtents(experts, reader: reader, threads: threads)
+                var r = 0
+                for b in batch {
+                    let item = items[b]
+                    let alignment = item.isExpert ? BundleRepacker.extentAlignment : BundleRepacker.tensorAlignment
+                    let start = (position + alignment - 1) / alignment * alignment
+                    try out.writeZeros(start - position)
+                    fileHash.updateZeros(start - position)
+                    if item.isExpert {
+                        let e = m.experts[item.index]
+                        let (raw, sha) = raws[r]
+                        r += 1
+                        try raw.withUnsafeBytes { bytes in
+                            try out.write(bytes)
+                            fileHash.update(bytes)
+                        }
+                        m.experts[item.index].offset = start
+                        m.experts[item.index].storedBytes = e.bytes
+                        m.experts[item.index].sha256 = sha
+                        position = start + e.bytes
+                        // Streaming: the source pages are not needed again.
+                        reader.mapping(e.file)?.release(offset: e.offset, count: e.storedBytes)
+                    } else {
+                        let t = m.tensors[item.index]
+                        try Self.streamReleasing(reader.tensorBytes(t), mapping: reader.mapping(t.file), offset: t.offset) { piece in
+                            try out.write(piece)
+                            fileHash.update(piece)
+                        }
+                        m.tensors[item.index].offset = start
+                        position = start + t.storedBytes
+                    }
+                    done = min(total, done + (item.isExpert ? m.experts[item.index].bytes : m.tensors[item.index].bytes))
+                    progress?(done, total)
+                }
             }
             try out.close()
             try AtomicFile.commit(temporary: output + "/" + f.name + ".partial", to: output + "/" + f.name)
@@ -157,5 +173,45 @@ public enum BundleUnpacker {
         let sha = text.withUnsafeBytes { SHA256Hex.of($0) }
         try AtomicFile.write("\(sha)  manifest.json\n", to: output + "/manifest.sha256")
         try AtomicFile.write(text, to: output + "/manifest.json")
+    }
+
+    /// Raw bytes and SHA-256 of expert extents, decompressed on up to `threads` workers.
+    static func inflateExtents(
+        _ experts: [BundleManifest.ExpertExtent], reader: BundleReader, threads: Int
+    ) throws -> [(raw: [UInt8], sha: String)] {
+        guard !experts.isEmpty else { return [] }
+        let results = UnsafeTransfer(UnsafeMutableBufferPointer<Result<([UInt8], String), any Error>?>.allocate(capacity: experts.count))
+        results.value.initialize(repeating: nil)
+        defer {
+            results.value.deinitialize()
+            results.value.deallocate()
+        }
+        DispatchQueue.concurrentPerform(iterations: experts.count) { i in
+            results.value[i] = Result {
+                var raw: [UInt8] = []
+                var sha = ""
+                try reader.expertExtent(experts[i]) { bytes in
+                    raw = Array(bytes)
+                    sha = SHA256Hex.of(bytes)
+                }
+                return (raw, sha)
+            }
+        }
+        return try results.value.map { try $0!.get() }
+    }
+
+    /// Hands `bytes` (a view of `mapping` at `offset`) to `body` in 64 MiB pieces, dropping each piece's pages
+    /// afterwards, so a multi-GB tensor (K2's embeddings are 2.3 GB) never becomes resident as a whole.
+    static func streamReleasing(
+        _ bytes: UnsafeRawBufferPointer, mapping: MappedFile?, offset: Int, _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        let piece = 64 << 20
+        var done = 0
+        while done < bytes.count {
+            let n = min(piece, bytes.count - done)
+            try body(UnsafeRawBufferPointer(rebasing: bytes[done..<(done + n)]))
+            mapping?.release(offset: offset + done, count: n)
+            done += n
+        }
     }
 }

@@ -31,6 +31,7 @@ parity:
   min_same_top1: 0.95
   min_tool_call_f1: 0.95
   min_schema_accuracy: 0.95
+  min_routing_agreement: 0.9
 """#),
         ("kimi-k2-instruct.yaml", #"""
 # Kimi K2 Instruct (0711 / 0905): FP8 E4M3 128x128 blocks with F32 weight_scale_inv (DeepSeek-V3
@@ -60,6 +61,7 @@ parity:
   min_same_top1: 0.95
   min_tool_call_f1: 0.95
   min_schema_accuracy: 0.95
+  min_routing_agreement: 0.9
 """#),
         ("kimi-k2-thinking.yaml", #"""
 # Kimi K2 Thinking: routed experts INT4 group-32 (compressed-tensors pack-quantized, QAT grid -7..7),
@@ -89,6 +91,7 @@ parity:
   min_same_top1: 0.99
   min_tool_call_f1: 0.98
   min_schema_accuracy: 0.98
+  min_routing_agreement: 0.95
 gguf:
   dense_type: bf16
 """#),

@@ -35,6 +35,8 @@ public struct Recipe: Sendable, Equatable {
     public let minSameTop1: Double
     public let minToolCallF1: Double
     public let minSchemaAccuracy: Double
+    /// Smallest fraction of tokens whose routed-expert set is identical in REF and CAND, in every MoE layer.
+    public let minRoutingAgreement: Double
     /// GGUF export: type of the dense (non-expert) weight matrices, `bf16` (default), `f32` or `q8_0`.
     public let ggufDenseType: String
 
@@ -126,11 +128,13 @@ public struct Recipe: Sendable, Equatable {
         } else {
             throw .invalidRecipe(file: file, reason: "bundle.compression '\(compressionText)' is not none or zstd:LEVEL (1..22)")
         }
-        let parity = try root.mapping("parity", allowed: ["max_mean_kld", "min_same_top1", "min_tool_call_f1", "min_schema_accuracy"])
+        let parity = try root.mapping(
+            "parity", allowed: ["max_mean_kld", "min_same_top1", "min_tool_call_f1", "min_schema_accuracy", "min_routing_agreement"])
         maxMeanKLD = try parity.double("max_mean_kld")
         minSameTop1 = try parity.fraction("min_same_top1")
         minToolCallF1 = try parity.fraction("min_tool_call_f1")
         minSchemaAccuracy = try parity.fraction("min_schema_accuracy")
+        minRoutingAgreement = parity.node("min_routing_agreement") == nil ? 0 : try parity.fraction("min_routing_agreement")
         if root.node("gguf") != nil {
             let gguf = try root.mapping("gguf", allowed: ["dense_type"])
             ggufDenseType = try gguf.optionalString("dense_type") ?? "bf16"

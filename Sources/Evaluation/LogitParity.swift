@@ -114,6 +114,8 @@ public struct LogitParity: Sendable {
     public var usageCand: [[Int]]
     /// Per-token KLD values (for reports and plots).
     public var kldValues: [Double]
+    /// Per-token Δp values.
+    public var deltaPValues: [Double]
     public var seconds: Double
 }
 
@@ -155,7 +157,8 @@ extension LogitParity {
         }
         var writer: ReferenceLogProbs.Writer?
         if let saveReference {
-            writer = try ReferenceLogProbs.Writer(path: saveReference, ctx: ctx, vocab: vocab, tokens: Array(tokens[0..<(chunks.count * ctx)]))
+            writer = try ReferenceLogProbs.Writer(
+                path: saveReference, ctx: ctx, vocab: vocab, tokens: Array(tokens[0..<(chunks.count * ctx)]))
         }
         var kld: [Double] = [], dp: [Double] = [], nllRef: [Double] = [], nllCand: [Double] = []
         var same = 0
@@ -163,7 +166,9 @@ extension LogitParity {
             let c = chunks[chunk]
             for j in first..<(ctx - 1) {
                 let target = tokens[c.lowerBound + j + 1]
-                let lpC = cand.withUnsafeBufferPointer { Perplexity.logSoftmax(UnsafeBufferPointer(rebasing: $0[(j * vocab)..<((j + 1) * vocab)])) }
+                let lpC = cand.withUnsafeBufferPointer {
+                    Perplexity.logSoftmax(UnsafeBufferPointer(rebasing: $0[(j * vocab)..<((j + 1) * vocab)]))
+                }
                 let lpR: [Double]
                 if let refLogits {
                     lpR = refLogits.withUnsafeBufferPointer {
@@ -192,7 +197,9 @@ extension LogitParity {
         }
         if streamLayers {
             let r = try refEngine.map {
-                try $0.chunkLogits(tokens, chunks: chunks, streamLayers: true, routing: refRouting.hook(), progress: { d, t in progress?("reference", d, t) })
+                try $0.chunkLogits(
+                    tokens, chunks: chunks, streamLayers: true, routing: refRouting.hook(),
+                    progress: { d, t in progress?("reference", d, t) })
             }
             let cLogits = try candidate.chunkLogits(
                 tokens, chunks: chunks, streamLayers: true, routing: candRouting.hook(), progress: { d, t in progress?("candidate", d, t) })
@@ -233,7 +240,10 @@ extension LogitParity {
                         overlap += Double(Set(x).intersection(y).count) / Double(k)
                     }
                 }
-                routing.append(LayerRouting(layer: l, tokens: n, identical: n > 0 ? Double(identical) / Double(n) : .nan, meanOverlap: n > 0 ? overlap / Double(n) : .nan))
+                routing.append(
+                    LayerRouting(
+                        layer: l, tokens: n, identical: n > 0 ? Double(identical) / Double(n) : .nan,
+                        meanOverlap: n > 0 ? overlap / Double(n) : .nan))
             }
         }
         let accR = nllRef.reduce(into: NLLAccumulator()) { $0.add($1) }, accC = nllCand.reduce(into: NLLAccumulator()) { $0.add($1) }
@@ -247,7 +257,7 @@ extension LogitParity {
             kld: Distribution(kld), deltaP: Distribution(dp), sameTop1: sameFraction,
             sameTop1Error: (sameFraction * (1 - sameFraction) / max(n - 1, 1)).squareRoot(), hidden: hidden, routing: routing,
             usageRef: refEngine == nil ? [] : refRouting.usage(layers: layers, experts: experts),
-            usageCand: candRouting.usage(layers: layers, experts: experts), kldValues: kld,
+            usageCand: candRouting.usage(layers: layers, experts: experts), kldValues: kld, deltaPValues: dp,
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 

@@ -49,7 +49,9 @@ public final class ReferenceLogProbs: @unchecked Sendable {
         let b = mapping.bytes, o = recordsOffset + i * Self.recordBytes(vocab: vocab)
         let scale = Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: o, as: UInt32.self))))
         let minimum = Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))))
-        return (0..<vocab).map { v in minimum + scale * Double(UInt16(littleEndian: b.loadUnaligned(fromByteOffset: o + 8 + 2 * v, as: UInt16.self))) }
+        return (0..<vocab).map { v in
+            minimum + scale * Double(UInt16(littleEndian: b.loadUnaligned(fromByteOffset: o + 8 + 2 * v, as: UInt16.self)))
+        }
     }
 
     /// Streams records to a temporary file; `finish` fsyncs and renames it into place.

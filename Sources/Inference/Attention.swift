@@ -70,20 +70,24 @@ extension InferenceEngine {
                                         CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tokens), blasint(r), blasint(c.nopeDim), 1,
                                         qBase + h * qhd, blasint(qWidth), headRows, blasint(r), 0, qc.baseAddress!, blasint(lw))
                                     for t in 0..<tokens {
-                                        (qc.baseAddress! + t * lw + r).update(from: qBase + t * qWidth + h * qhd + c.nopeDim, count: c.ropeDim)
+                                        (qc.baseAddress! + t * lw + r).update(
+                                            from: qBase + t * qWidth + h * qhd + c.nopeDim, count: c.ropeDim)
                                     }
                                     scores.withUnsafeMutableBufferPointer { sp in
                                         cblas_sgemm(
                                             CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(total), blasint(lw), 1,
                                             qc.baseAddress!, blasint(lw), latents, blasint(lw), 0, sp.baseAddress!, blasint(total))
-                                        for t in 0..<tokens { softmaxCausal(sp.baseAddress! + t * total, valid: start + t + 1, count: total, scale: scale) }
+                                        for t in 0..<tokens {
+                                            softmaxCausal(sp.baseAddress! + t * total, valid: start + t + 1, count: total, scale: scale)
+                                        }
                                         context.withUnsafeMutableBufferPointer { cp in
                                             cblas_sgemm(
                                                 CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tokens), blasint(r), blasint(total), 1,
                                                 sp.baseAddress!, blasint(total), latents, blasint(lw), 0, cp.baseAddress!, blasint(r))
                                             // o_h = context · W_UVᵀ into the head's columns.
                                             cblas_sgemm(
-                                                CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(c.valueDim), blasint(r), 1,
+                                                CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(c.valueDim), blasint(r),
+                                                1,
                                                 cp.baseAddress!, blasint(r), headRows + c.nopeDim * r, blasint(r), 0,
                                                 oBase + h * c.valueDim, blasint(c.heads * c.valueDim))
                                         }

@@ -26,7 +26,9 @@ public struct Sampler: Sendable {
         var probabilities = logits.map { Foundation.exp(($0 - m) / temperature) }
         let total = probabilities.reduce(0, +)
         probabilities = probabilities.map { $0 / total }
-        var order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
+        var order = probabilities.indices.sorted {
+            probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1)
+        }
         var kept: Float = 0, cut = 0
         while cut < order.count {
             kept += probabilities[order[cut]]

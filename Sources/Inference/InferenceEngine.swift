@@ -84,13 +84,13 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     /// Final norm and lm_head: logits [T × vocab].
-    func head(_ h: [Float], tokens: Int) -> [Float] {
+    func head(_ h: [Float], tokens: Int, dropPages: Bool = false) -> [Float] {
         var x = h
         rmsNorm(&x, rows: tokens, width: config.hidden, weight: finalNorm, eps: config.rmsEps)
         var logits = [Float](repeating: 0, count: tokens * config.vocab)
         x.withUnsafeBufferPointer { xp in
             logits.withUnsafeMutableBufferPointer { lp in
-                lmHead.apply(xp.baseAddress!, tokens: tokens, into: lp.baseAddress!, threads: threads)
+                lmHead.apply(xp.baseAddress!, tokens: tokens, into: lp.baseAddress!, threads: threads, dropPages: dropPages)
             }
         }
         return logits
@@ -136,7 +136,9 @@ public final class InferenceEngine: @unchecked Sendable {
             source.release(layer: l)
             progress?(l)
         }
-        return zip(hidden, sequences).map { $1.isEmpty ? [] : head($0, tokens: $1.count) }
+        let logits = zip(hidden, sequences).map { $1.isEmpty ? [] : head($0, tokens: $1.count, dropPages: true) }
+        source.release(layer: nil)
+        return logits
     }
 
     /// One decoder layer on [T × hidden], in place: h += Attn(norm(h)); h += FFN(norm(h)).

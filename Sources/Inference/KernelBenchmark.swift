@@ -50,7 +50,8 @@ public enum KernelBenchmark {
         var byShape: [String: [LinearWeight]] = [:]
         for e in weights.reader.manifest.experts {
             for p in e.projections {
-                let module = "model.layers.\(e.layer).mlp.experts.\(e.expert).\(p.component == .expertDown ? "down_proj" : p.component == .expertUp ? "up_proj" : "gate_proj")"
+                let module =
+                    "model.layers.\(e.layer).mlp.experts.\(e.expert).\(p.component == .expertDown ? "down_proj" : p.component == .expertUp ? "up_proj" : "gate_proj")"
                 let w = try weights.linear(module, rows: p.rows, cols: p.columns)
                 byShape["\(p.rows)x\(p.columns)", default: []].append(w)
             }
@@ -74,9 +75,10 @@ public enum KernelBenchmark {
                 elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             }
             figures.append(
-                Figure(name: shape, rows: rows, cols: cols, gigabytesPerSecond: Double(done * bytesPer) / elapsed / 1e9, matrices: matrices.count))
+                Figure(
+                    name: shape, rows: rows, cols: cols, gigabytesPerSecond: Double(done * bytesPer) / elapsed / 1e9,
+                    matrices: matrices.count))
         }
         return figures
     }
 }
-

@@ -26,14 +26,25 @@ public struct LinearWeight: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     /// Keeps an owned buffer alive (decompressed experts); nil for mapped weights.
     let owner: AnyObject?
+    /// Drops the mapped pages of rows [r0, r1) (dense mapped weights).
+    let release: (@Sendable (Int, Int) -> Void)?
 
-    init(name: String, rows: Int, cols: Int, storage: Storage, bytes: UnsafeRawBufferPointer, owner: AnyObject? = nil) {
+    init(
+        name: String, rows: Int, cols: Int, storage: Storage, bytes: UnsafeRawBufferPointer, owner: AnyObject? = nil,
+        mapping: MappedFile? = nil
+    ) {
         self.name = name
         self.rows = rows
         self.cols = cols
         self.storage = storage
         self.bytes = bytes
         self.owner = owner
+        if let mapping, let base = mapping.bytes.baseAddress, let start = bytes.baseAddress, rows > 0 {
+            let offset = start - base, rowBytes = bytes.count / rows
+            release = { r0, r1 in mapping.release(offset: offset + r0 * rowBytes, count: (r1 - r0) * rowBytes) }
+        } else {
+            release = nil
+        }
     }
 
     /// True for the INT4 storages.
@@ -47,7 +58,9 @@ public struct LinearWeight: @unchecked Sendable {
     /// `y[t, r] = Σ_j x[t, j] · W[r, j]` for `tokens` rows of x (each `cols` long) into y (each `rows` long), with
     /// up to `threads` workers over row blocks. Dense weights: blocked f32 conversion + sgemm; INT4: the C kernels
     /// on the packed data (no f32 copy of the matrix).
-    public func apply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1) {
+    /// `dropPages`: release each block's source pages once used (layer-streamed evaluation of the huge global
+    /// matrices); only dense mapped weights have pages to drop.
+    public func apply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1, dropPages: Bool = false) {
         guard tokens > 0, rows > 0 else { return }
         switch storage {
         case .int4Packed(let scales):
@@ -67,15 +80,22 @@ public struct LinearWeight: @unchecked Sendable {
                     Int64(b0), Int64(b1), 0)
             }
         case .dense, .fp8Block:
+            // Each worker converts its rows a block at a time into one scratch buffer (≈ 256 KiB of f32), so a
+            // multi-GB matrix (K2's lm_head) never exists in f32.
             let blockRows = max(1, min(rows, 65536 / max(cols, 1)))
-            parallelBlocks(count: rows, block: blockRows, threads: threads) { r0, r1 in
-                let n = r1 - r0
-                let w = UnsafeMutablePointer<Float>.allocate(capacity: n * cols)
+            parallelBlocks(count: rows, block: blockRows, threads: threads) { begin, end in
+                let w = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * cols)
                 defer { w.deallocate() }
-                convertRows(r0, r1, into: w)
-                cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(n), blasint(cols), 1, x,
-                    blasint(cols), w, blasint(cols), 0, y + r0, blasint(rows))
+                var r0 = begin
+                while r0 < end {
+                    let r1 = min(end, r0 + blockRows), n = r1 - r0
+                    convertRows(r0, r1, into: w)
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(n), blasint(cols), 1, x,
+                        blasint(cols), w, blasint(cols), 0, y + r0, blasint(rows))
+                    if dropPages { release?(r0, r1) }
+                    r0 = r1
+                }
             }
         }
     }

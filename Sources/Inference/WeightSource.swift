@@ -85,6 +85,8 @@ public final class CheckpointWeights: WeightSource, @unchecked Sendable {
         return (info, file.bytes(of: info))
     }
 
+    private func mapping(of name: String) -> MappedFile? { checkpoint.lookup(name)?.file.mapping }
+
     public func linear(_ module: String, rows: Int, cols: Int) throws -> LinearWeight {
         if checkpoint.info(module + ".weight") != nil {
             let (info, bytes) = try tensor(module + ".weight")
@@ -93,13 +95,15 @@ public final class CheckpointWeights: WeightSource, @unchecked Sendable {
             }
             switch info.dtype {
             case .bf16, .f16, .f32:
-                return LinearWeight(name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: bytes)
+                return LinearWeight(
+                    name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: bytes, mapping: mapping(of: module + ".weight"))
             case .f8E4M3:
                 let (sInfo, sBytes) = try tensor(module + ".weight_scale_inv")
-                let block = config.quantization.flatMap { q -> [Int]? in
-                    if case .fp8Block(let b) = q { return b.blockSize }
-                    return nil
-                } ?? [128, 128]
+                let block =
+                    config.quantization.flatMap { q -> [Int]? in
+                        if case .fp8Block(let b) = q { return b.blockSize }
+                        return nil
+                    } ?? [128, 128]
                 let expected = [(rows + block[0] - 1) / block[0], (cols + block[1] - 1) / block[1]]
                 guard sInfo.dtype == .f32, sInfo.shape == expected else {
                     throw InferenceError.badShape(tensor: sInfo.name, shape: sInfo.shape, expected: "F32 \(expected)")
@@ -198,11 +202,14 @@ public final class BundleWeights: WeightSource, @unchecked Sendable {
                 name: module, rows: rows, cols: cols, storage: .int4Tiles(tileRows: reader.manifest.tileRows), bytes: bytes,
                 owner: extent.owner)
         }
-        guard let t = reader.tensor(module + ".weight") else { throw InferenceError.missingTensor(source: origin, tensor: module + ".weight") }
+        guard let t = reader.tensor(module + ".weight") else {
+            throw InferenceError.missingTensor(source: origin, tensor: module + ".weight")
+        }
         guard t.shape == [rows, cols] else { throw InferenceError.badShape(tensor: t.name, shape: t.shape, expected: "[\(rows), \(cols)]") }
         switch t.dtype {
         case .bf16, .f16, .f32:
-            return LinearWeight(name: module, rows: rows, cols: cols, storage: .dense(t.dtype), bytes: reader.tensorBytes(t))
+            return LinearWeight(
+                name: module, rows: rows, cols: cols, storage: .dense(t.dtype), bytes: reader.tensorBytes(t), mapping: reader.mapping(t.file))
         default:
             throw InferenceError.unsupportedDType(tensor: t.name, dtype: t.dtype.rawValue)
         }

@@ -31,7 +31,9 @@ import Testing
         let layout = TileLayout(tileRows: 8)
         var tiles = [UInt8](repeating: 0, count: layout.projectionBytes(rows: c.rows, columns: c.cols))
         packed.withUnsafeBytes { p in
-            scales.withUnsafeBytes { s in tiles.withUnsafeMutableBytes { layout.tile(packed: p, scales: s, rows: c.rows, columns: c.cols, into: $0) } }
+            scales.withUnsafeBytes { s in
+                tiles.withUnsafeMutableBytes { layout.tile(packed: p, scales: s, rows: c.rows, columns: c.cols, into: $0) }
+            }
         }
         func run(tiled: Bool, portable: Int32) -> [Float] {
             var y = [Float](repeating: .nan, count: c.tokens * c.rows)

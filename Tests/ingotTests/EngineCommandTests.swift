@@ -38,7 +38,9 @@ struct EngineCommandTests {
         let tokens = try golden.integers(named: "tokens").map(String.init).joined(separator: ",")
         let folder = temporaryFolder()
         let plain = try runIngot(["logits", Self.model, "--tokens", tokens, "-o", folder + "/a.safetensors"])
-        let streamed = try runIngot(["logits", Self.model, "--tokens", tokens, "-o", folder + "/b.safetensors", "--stream-layers", "--quiet"])
+        let streamed = try runIngot([
+            "logits", Self.model, "--tokens", tokens, "-o", folder + "/b.safetensors", "--stream-layers", "--quiet",
+        ])
         #expect(plain.status == 0 && streamed.status == 0, "\(plain.err) \(streamed.err)")
         let a = try SafetensorsFile(path: folder + "/a.safetensors"), b = try SafetensorsFile(path: folder + "/b.safetensors")
         #expect(a.info("logits")?.shape == [24, 192] && a.info("logits")?.dtype == .f32)

@@ -35,7 +35,8 @@ extension Ingot {
                             figures.map { f in
                                 .object([
                                     ("shape", .string("\(f.rows)x\(f.cols)")), ("matrices", .int(f.matrices)),
-                                    ("weight_gb_per_s", .double(f.gigabytesPerSecond)), ("ratio_to_copy", .double(f.gigabytesPerSecond / copy)),
+                                    ("weight_gb_per_s", .double(f.gigabytesPerSecond)),
+                                    ("ratio_to_copy", .double(f.gigabytesPerSecond / copy)),
                                 ])
                             })
                     ),
@@ -46,7 +47,8 @@ extension Ingot {
                 for f in figures {
                     print(
                         String(
-                            format: "INT4 matvec %5d x %5d over %3d matrices: %.2f GB/s of weights = %.2fx copy", f.rows, f.cols, f.matrices,
+                            format: "INT4 matvec %5d x %5d over %3d matrices: %.2f GB/s of weights = %.2fx copy", f.rows, f.cols,
+                            f.matrices,
                             f.gigabytesPerSecond, f.gigabytesPerSecond / copy))
                 }
             }

@@ -58,7 +58,10 @@ extension Ingot {
                 }
             }
             try writer.finish()
-            printNote(String(format: "wrote %@: logits [%d, %d] in %.3f s (%.1f tokens/s)", output, ids.count, vocab, seconds, Double(ids.count) / seconds))
+            printNote(
+                String(
+                    format: "wrote %@: logits [%d, %d] in %.3f s (%.1f tokens/s)", output, ids.count, vocab, seconds,
+                    Double(ids.count) / seconds))
         }
     }
 }

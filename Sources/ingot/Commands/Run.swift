@@ -1,8 +1,11 @@
 import ArgumentParser
+import Chat
 import Checkpoint
+import Evaluation
 import Foundation
 import Inference
 import TensorIO
+import Tokenizer
 
 extension Ingot {
     struct Run: IngotCommand {
@@ -19,8 +22,17 @@ extension Ingot {
         @Option(help: "Prompt token ids, comma-separated (e.g. 3,1,4).")
         var tokens: String?
 
-        @Option(help: "Prompt text (needs tiktoken.model and tokenizer_config.json beside the weights).")
+        @Option(help: "Prompt text, tokenized with the model's tokenizer (tiktoken.model + tokenizer_config.json beside the weights).")
         var prompt: String?
+
+        @Option(
+            help:
+                "An OpenAI chat request (JSON with messages and tools): rendered with the K2 template, answered until <|im_end|>, tool calls parsed."
+        )
+        var request: String?
+
+        @Option(help: "Chat template for --request: thinking (K2-Thinking) or instruct (K2-Instruct).")
+        var template: String = "thinking"
 
         @Option(help: "Tokens to generate at most.")
         var maxTokens: Int = 32
@@ -38,7 +50,10 @@ extension Ingot {
         var json = false
 
         func validate() throws {
-            guard (tokens == nil) != (prompt == nil) else { throw ValidationError("give exactly one of --tokens and --prompt") }
+            guard [tokens, prompt, request].compactMap({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --tokens, --prompt and --request")
+            }
+            guard ChatRenderer.Variant(rawValue: template) != nil else { throw ValidationError("--template must be thinking or instruct") }
             if let tokens { _ = try parseTokenList(tokens, flag: "--tokens") }
             guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
             guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
@@ -47,34 +62,76 @@ extension Ingot {
 
         func execute() throws {
             let engine = try engineOptions.engine()
-            let ids: [Int]
-            if let tokens {
-                ids = try parseTokenList(tokens, flag: "--tokens")
-            } else {
-                throw InferenceError.badRequest(
-                    "--prompt needs the K2 tokenizer, which this build does not have yet; pass --tokens")
+            let sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
+            if let request {
+                try answer(request: request, engine: engine, sampler: sampler)
+                return
             }
-            let stop = Set(engine.config.model.eosTokenIds)
-            let result = try engine.generate(
-                prompt: ids, maxTokens: maxTokens, sampler: Sampler(temperature: temperature, topP: topP, seed: seed), stop: stop)
+            let tokenizer = try prompt.map { _ in try loadTokenizer(engineOptions.model) }
+            let ids = try tokens.map { try parseTokenList($0, flag: "--tokens") } ?? tokenizer!.encode(prompt!, allowSpecial: true)
+            var stop = Set(engine.config.model.eosTokenIds)
+            if let end = tokenizer?.specialID("<|im_end|>") { stop.insert(end) }
+            let result = try engine.generate(prompt: ids, maxTokens: maxTokens, sampler: sampler, stop: stop)
+            let text = try tokenizer.map { try $0.decode(result.generated) }
             if json {
-                let doc = JSONValue.object([
+                var doc: [(key: String, value: JSONValue)] = [
                     ("model", .string(engineOptions.model)),
                     ("prompt", .array(result.prompt.map { .int($0) })),
                     ("generated", .array(result.generated.map { .int($0) })),
+                ]
+                if let text { doc.append(("text", .string(text))) }
+                doc += [
                     ("prefill_seconds", .double(result.prefillSeconds)),
                     ("prefill_tokens_per_second", .double(result.prefillRate)),
                     ("decode_seconds", .double(result.decodeSeconds)),
                     ("decode_tokens_per_second", .double(result.decodeRate)),
-                ])
-                print(doc.prettyText)
+                ]
+                print(JSONValue.object(doc).prettyText)
             } else {
-                print("generated: " + result.generated.map(String.init).joined(separator: ","))
+                if let text { print(text) } else { print("generated: " + result.generated.map(String.init).joined(separator: ",")) }
                 printNote(
                     String(
                         format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.2f tokens/s)",
                         result.prompt.count, result.prefillSeconds, result.prefillRate, max(0, result.generated.count - 1),
                         result.decodeSeconds, result.decodeRate))
+            }
+        }
+
+        /// Renders a chat request, answers it and prints content, reasoning and the parsed tool calls.
+        func answer(request path: String, engine: InferenceEngine, sampler: Sampler) throws {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw FileError(path: path, operation: "open", errno: ENOENT)
+            }
+            let value = try data.withUnsafeBytes { try JSONValue.parse($0) }
+            let responder = ChatResponder(
+                engine: engine, tokenizer: try loadTokenizer(engineOptions.model),
+                renderer: ChatRenderer(variant: ChatRenderer.Variant(rawValue: template)!),
+                maxTokens: maxTokens, sampler: sampler)
+            let (outcome, result) = try responder.respond(value, tools: value["tools"]?.elements ?? [])
+            let calls: [JSONValue] = outcome.calls.map { c in
+                .object([("id", .string(c.id)), ("name", .string(c.name)), ("arguments", .string(c.arguments))])
+            }
+            if json {
+                print(
+                    JSONValue.object([
+                        ("content", outcome.content.map { .string($0) } ?? .null),
+                        ("reasoning", outcome.reasoning.map { .string($0) } ?? .null),
+                        ("tool_calls", .array(calls)), ("prompt_tokens", .int(result.prompt.count)),
+                        ("generated_tokens", .int(result.generated.count)),
+                        ("prefill_tokens_per_second", .double(result.prefillRate)),
+                        ("decode_tokens_per_second", .double(result.decodeRate)),
+                    ]).prettyText)
+            } else {
+                if let r = outcome.reasoning { print("reasoning: \(r)") }
+                if let c = outcome.content { print("content: \(c)") }
+                for c in outcome.calls { print("tool call: \(c.id.isEmpty ? c.name : c.id) \(c.arguments)") }
+                if outcome.calls.isEmpty && outcome.content == nil { print("(no content, no tool call)") }
+                printNote(
+                    String(
+                        format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.2f tokens/s)",
+                        result.prompt.count,
+                        result.prefillSeconds, result.prefillRate, max(0, result.generated.count - 1), result.decodeSeconds,
+                        result.decodeRate))
             }
         }
     }

@@ -1,0 +1,216 @@
+import ArgumentParser
+import Checkpoint
+import Evaluation
+import Foundation
+import Inference
+import TensorIO
+
+extension Ingot {
+    struct EvalParity: IngotCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "parity",
+            abstract: "Compare a converted model (CAND) with its reference (REF): logits, hidden states, routing, tool calls.",
+            discussion: """
+                On identical tokens: PPL of both, ratio, ln-ratio, KLD and Δp distributions, same-top-1 (llama.cpp's \
+                KL-divergence statistics); per-layer hidden-state agreement on the first tokens; per-layer routing \
+                agreement. With --toolcalls: both models answer every request (K2 template, greedy), and trigger \
+                precision/recall/F1 (REF as ground truth), schema accuracy, exact call match and teacher-forced top-1 \
+                on REF's tool-call tokens are reported. REF may be a file written by --save-ref. --endpoint makes the \
+                candidate an OpenAI-compatible server (tool calls only). The recipe's parity thresholds turn into exit \
+                code 1, naming the failing metrics.
+                """)
+
+        @Argument(help: "The reference: a checkpoint or bundle, or a log-prob file written by --save-ref.")
+        var reference: String
+
+        @Argument(help: "The candidate: a checkpoint or bundle (omit with --endpoint).")
+        var candidate: String?
+
+        @OptionGroup var textOptions: TextOptions
+
+        @Option(help: "Tokens per chunk.")
+        var ctx: Int = 512
+
+        @Option(help: "Evaluate at most this many chunks.")
+        var chunks: Int?
+
+        @Flag(help: "Layer-streamed evaluation (one layer's weights resident at a time).")
+        var streamLayers = false
+
+        @Option(help: "JSONL of OpenAI chat requests with tools (K2-Vendor-Verifier style).")
+        var toolcalls: String?
+
+        @Option(help: "Tokens to generate per tool-call request at most.")
+        var maxTokens: Int = 256
+
+        @Option(help: "Use only the first N tool-call requests.")
+        var limit: Int?
+
+        @Option(help: "Write the HDF5 report here (schema: docs/evaluation.md).")
+        var report: String?
+
+        @Option(help: "Write a self-contained HTML page (summary table and plots) here.")
+        var html: String?
+
+        @Option(help: "Save the reference's log-probs here for later runs (REF must be a model).")
+        var saveRef: String?
+
+        @Option(help: "Recipe YAML with the parity thresholds (default: the built-in one matching REF's config.json).")
+        var recipe: String?
+
+        @Flag(help: "Report only; do not apply the recipe's thresholds.")
+        var noThresholds = false
+
+        @Option(help: "The candidate is an OpenAI-compatible server at this URL (e.g. http://127.0.0.1:8000).")
+        var endpoint: String?
+
+        @Option(name: .customLong("model"), help: "Model name to send to --endpoint.")
+        var endpointModel: String?
+
+        @Option(help: "Worker threads (default: all cores).")
+        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+        @Flag(help: "Print a JSON document on stdout.")
+        var json = false
+
+        @Flag(help: "No progress output.")
+        var quiet = false
+
+        func validate() throws {
+            guard (candidate == nil) != (endpoint == nil) else { throw ValidationError("give a CAND model or --endpoint URL (not both)") }
+            if endpoint != nil && toolcalls == nil { throw ValidationError("--endpoint compares tool calls: give --toolcalls FILE.jsonl") }
+            if !textOptions.given && toolcalls == nil && !Self.isSavedReference(reference) {
+                throw ValidationError("nothing to compare: give --text (or --tokens-file) and/or --toolcalls")
+            }
+            guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4, got \(ctx)") }
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        }
+
+        func execute() throws {
+            let savedReference = Self.isSavedReference(reference) ? try ReferenceLogProbs(path: reference) : nil
+            let refEngine = savedReference == nil ? try InferenceEngine(source: openWeights(reference), threads: threads) : nil
+            let candEngine = try candidate.map { try InferenceEngine(source: openWeights($0), threads: threads) }
+            var logitParity: LogitParity?
+            if let candEngine, textOptions.given || savedReference != nil {
+                let tokens = try savedReference?.tokens ?? textOptions.tokens(model: reference)
+                let bar = ProgressBar(label: "parity", total: 1, quiet: quiet || json, unit: "steps")
+                logitParity = try LogitParity.compare(
+                    reference: savedReference.map { .saved($0) } ?? .engine(refEngine!), candidate: candEngine, tokens: tokens, ctx: ctx,
+                    chunkLimit: chunks, streamLayers: streamLayers, saveReference: saveRef
+                ) { _, done, total in bar.update(done, total: total) }
+                bar.finish()
+            }
+            var toolParity: ToolCallParity?
+            if let toolcalls {
+                var requests = try ToolCallRequest.load(toolcalls)
+                if let limit { requests = Array(requests.prefix(limit)) }
+                let bar = ProgressBar(label: "tool calls", total: requests.count, quiet: quiet || json, unit: "requests")
+                toolParity = try Self.toolCallParity(
+                    requests: requests, reference: refEngine, referencePath: reference, candidate: candEngine, candidatePath: candidate,
+                    endpoint: try endpoint.map { try OpenAIEndpoint(base: $0, model: endpointModel, maxTokens: maxTokens) },
+                    maxTokens: maxTokens
+                ) { bar.update($0, total: requests.count) }
+                bar.finish()
+            }
+            // Thresholds.
+            var failures: [String] = []
+            if !noThresholds, let config = refEngine?.config.model ?? candEngine?.config.model {
+                let r = try Recipe.resolve(path: recipe, config: config)
+                failures = Self.thresholdFailures(r, logits: logitParity, tools: toolParity)
+            }
+            let result = failures.isEmpty ? "ok" : "failed"
+            var summary: [(key: String, value: JSONValue)] = [
+                ("reference", .string(reference)), ("candidate", .string(candidate ?? endpoint ?? "")),
+            ]
+            if let logitParity { summary.append(("logits", logitParity.json)) }
+            if let toolParity { summary.append(("tool_calls", toolParity.json)) }
+            summary.append(("thresholds_failed", .array(failures.map { .string($0) })))
+            summary.append(("result", .string(result)))
+            let summaryJSON = JSONValue.object(summary)
+            if let report, let logitParity {
+                try ParityReportHDF5.write(
+                    logitParity, toolCalls: toolParity, reference: reference, candidate: candidate ?? endpoint ?? "",
+                    summary: summaryJSON.compactText, result: result, to: report)
+            }
+            if let html {
+                let page = ParityHTML.render(
+                    reference: reference, candidate: candidate ?? endpoint ?? "", logits: logitParity, tools: toolParity, failures: failures
+                )
+                try AtomicFile.write(Array(page.utf8), to: html)
+            }
+            if json {
+                print(summaryJSON.prettyText)
+            } else {
+                print("REF  \(reference)\nCAND \(candidate ?? endpoint ?? "")")
+                if let logitParity { print(logitParity.text) }
+                if let toolParity { print(toolParity.text) }
+                print(failures.isEmpty ? "result     OK" : "result     FAILED: " + failures.joined(separator: "; "))
+                if let report, logitParity != nil { print("report     \(report)") }
+            }
+            if !failures.isEmpty { throw ExitCode(1) }
+        }
+
+        static func isSavedReference(_ path: String) -> Bool {
+            guard let h = FileHandle(forReadingAtPath: path) else { return false }
+            defer { try? h.close() }
+            return (try? h.read(upToCount: 8)).map { Array($0) == ReferenceLogProbs.magic } ?? false
+        }
+
+        /// Both sides answer every request; REF's answers (or the file's expected answers when REF is not a model)
+        /// are the ground truth.
+        static func toolCallParity(
+            requests: [ToolCallRequest], reference: InferenceEngine?, referencePath: String, candidate: InferenceEngine?,
+            candidatePath: String?,
+            endpoint: OpenAIEndpoint?, maxTokens: Int, progress: (Int) -> Void
+        ) throws -> ToolCallParity {
+            let refResponder = try reference.map {
+                ChatResponder(engine: $0, tokenizer: try loadTokenizer(referencePath), maxTokens: maxTokens)
+            }
+            let candResponder = try candidate.map {
+                ChatResponder(engine: $0, tokenizer: try loadTokenizer(candidatePath!), maxTokens: maxTokens)
+            }
+            var out: [ToolCallComparison] = []
+            for (i, r) in requests.enumerated() {
+                let ref: ToolCallOutcome
+                if let refResponder {
+                    ref = try refResponder.respond(r.request, tools: r.tools).outcome
+                } else if let expected = r.expected {
+                    ref = expected
+                } else {
+                    throw InferenceError.badRequest("request \(r.index) has no 'expected' answer and REF is not a model")
+                }
+                let cand = try candResponder?.respond(r.request, tools: r.tools).outcome ?? endpoint!.respond(r.request)
+                var comparison = ToolCallParity.compare(index: r.index, reference: ref, candidate: cand, tools: r.tools)
+                if let candidate, let refResponder, ref.sectionStart != nil {
+                    comparison.teacherForced = try ToolCallParity.teacherForced(
+                        candidate: candidate, prompt: try refResponder.promptIDs(r.request), reference: ref)
+                }
+                out.append(comparison)
+                progress(i + 1)
+            }
+            return ToolCallParity(requests: out)
+        }
+
+        static func thresholdFailures(_ r: Recipe, logits: LogitParity?, tools: ToolCallParity?) -> [String] {
+            var failures: [String] = []
+            if let logits {
+                if logits.kld.mean > r.maxMeanKLD { failures.append(String(format: "mean KLD %.6g > %.6g", logits.kld.mean, r.maxMeanKLD)) }
+                if logits.sameTop1 < r.minSameTop1 {
+                    failures.append(String(format: "same top-1 %.4f < %.4f", logits.sameTop1, r.minSameTop1))
+                }
+                for l in logits.routing where l.identical < r.minRoutingAgreement {
+                    failures.append(String(format: "routing agreement layer %d %.4f < %.4f", l.layer, l.identical, r.minRoutingAgreement))
+                }
+            }
+            if let tools {
+                if tools.f1 < r.minToolCallF1 {
+                    failures.append(String(format: "tool-call trigger F1 %.4f < %.4f", tools.f1, r.minToolCallF1))
+                }
+                if tools.schemaAccuracyCandidate < r.minSchemaAccuracy {
+                    failures.append(String(format: "schema accuracy %.4f < %.4f", tools.schemaAccuracyCandidate, r.minSchemaAccuracy))
+                }
+            }
+            return failures
+        }
+    }
+}
