@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: check-html setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures
+.PHONY: check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures interop bench-gguf
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -62,6 +62,7 @@ python-fixtures:
 	bash fixtures/scripts/regenerate_tool_goldens.sh
 	pip install -q 'tiktoken==0.14.0' 'regex==2026.5.9' 'jinja2==3.1.6' 'jsonschema==4.26.0'
 	python3 fixtures/scripts/make_tokenizer_golden.py
+	python3 fixtures/scripts/make_gguf_tokenizer_golden.py
 	curl -fsSL -o $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja \
 	  https://raw.githubusercontent.com/ggml-org/llama.cpp/0c3c896ea80643608b4e961eec7e1efcd844e109/models/templates/moonshotai-Kimi-K2-Thinking.jinja
 	python3 fixtures/scripts/make_chat_golden.py --template $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja
@@ -110,6 +111,22 @@ bench-tokenizer: setup
 check-large: release
 	bash bench/check-large.sh
 
+## interop: export k2-mini to GGUF, run it in llama.cpp (llama-cpp-python, built from PyPI when missing: slow) and compare
+## its logits with ingot's on held-out text (same top-1 on >= 99.9 % of positions, KLD) and decode tokens/s; not in CI.
+INTEROP_MODEL ?= fixtures/k2-mini/int4
+INTEROP_TEXT ?= fixtures/k2-mini/eval.txt
+INTEROP_TOKENS ?= 1024
+INTEROP_DIR ?= $(or $(TMPDIR),/tmp)/ingot-interop
+interop: release
+	python3 -c 'import llama_cpp' 2>/dev/null || pip install 'llama-cpp-python==0.3.36'
+	python3 -c 'import safetensors, numpy' 2>/dev/null || pip install -q 'safetensors==0.8.0' 'numpy>=2'
+	python3 fixtures/scripts/interop_llama_cpp.py --ingot $(RELEASE_BIN) --model $(INTEROP_MODEL) \
+	  $(if $(wildcard $(INTEROP_TEXT)),--text $(INTEROP_TEXT),) --tokens $(INTEROP_TOKENS) --work $(INTEROP_DIR)
+
+## bench-gguf: export gguf of synth --preset k2 --layers 3 (≈ 25 GB, needs ≈ 55 GB free) vs cp, peak RSS.
+bench-gguf: release
+	bash bench/gguf.sh
+
 ## fuzz: libFuzzer on the safetensors header/index readers and the bundle manifest/extent reader, FUZZ_SECONDS each
 ## (default 600) from the committed seed corpus (fixtures/fuzz/); crashes land in fuzz-crashes/ as reproducers.
 FUZZ_SECONDS ?= 600
@@ -138,3 +155,7 @@ check-html: release
 	$(RELEASE_BIN) eval parity fixtures/engine/grouped $(DEMO_DIR)/html/grouped-int4 --tokens-file $(DEMO_DIR)/html/tokens.txt --ctx 32 --quiet --html $(DEMO_DIR)/html/failed.html || test $$? = 1
 	python3 fixtures/scripts/check_html_report.py $(DEMO_DIR)/html/ok.html $(DEMO_DIR)/html/ok.png --expect ok
 	python3 fixtures/scripts/check_html_report.py $(DEMO_DIR)/html/failed.html $(DEMO_DIR)/html/failed.png --expect failed
+
+## eval-k2-mini: k2-mini's tool-call accuracy, perplexity and parity numbers (release; a few minutes; not CI).
+eval-k2-mini: release
+	bash bench/k2mini-eval.sh

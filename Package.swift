@@ -27,10 +27,10 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels", publicHeadersPath: "include"),
         .target(name: "Quantization", dependencies: ["TensorIO", "Checkpoint", "CKernels"]),
         .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
-        .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat"]),
-        .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS", "CKernels"]),
         // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
-        .target(name: "Tokenizer", dependencies: ["TensorIO", "Checkpoint"]),
+        .target(name: "Tokenizer", dependencies: ["TensorIO"]),
+        .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Tokenizer"]),
+        .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS", "CKernels"]),
         .target(name: "Chat", dependencies: ["Tokenizer", "TensorIO"]),
         .target(name: "Evaluation", dependencies: ["TensorIO", "Checkpoint", "Quantization", "Inference", "Tokenizer", "Chat", "CHDF5"]),
         .executableTarget(name: "ingot", dependencies: [
@@ -47,15 +47,18 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(
             name: "InferenceTests", dependencies: ["Inference", "CKernels", "Quantization", "BundleFormat", "Checkpoint", "TensorIO", "TestSupport"]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quantization", "Checkpoint", "TensorIO", "TestSupport", crypto]),
+        .testTarget(
+            name: "GGUFTests", dependencies: ["GGUF", "Tokenizer", "BundleFormat", "Quantization", "Checkpoint", "TensorIO", "TestSupport", crypto]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Checkpoint", "TensorIO", "TestSupport"]),
-        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "TestSupport"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "Tokenizer", "TensorIO", "Checkpoint", "TestSupport"]),
         .testTarget(
             name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "BundleFormat", "Checkpoint", "TensorIO", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["BundleFormat", "Inference", "Evaluation"]),
         .testTarget(
             name: "ingotTests",
-            dependencies: ["ingot", "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Evaluation", "TestSupport", argumentParser, crypto]),
+            dependencies: [
+                "ingot", "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Evaluation", "GGUF", "TestSupport", argumentParser, crypto,
+            ]),
     ]
 )
 

@@ -31,7 +31,9 @@ public enum BundleUnpacker {
                 metadata: shard.metadata)
             for s in writer.order {
                 if let t = reader.tensor(s.name) {
-                    try Self.streamReleasing(reader.tensorBytes(t), mapping: reader.mapping(t.file), offset: t.offset) { try writer.write($0) }
+                    try Self.streamReleasing(reader.tensorBytes(t), mapping: reader.mapping(t.file), offset: t.offset) {
+                        try writer.write($0)
+                    }
                     done += t.storedBytes
                     progress?(done, total)
                     continue

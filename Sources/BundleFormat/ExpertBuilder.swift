@@ -17,6 +17,14 @@ enum ExpertBuilder {
         }
     }
 
+    /// Starts reading an expert's source tensors into the page cache (asynchronous read-ahead).
+    static func adviseWillNeed(job: RepackJob, layer: Int, expert: Int) {
+        for name in sourceTensors(layer: layer, expert: expert) {
+            guard let (file, info) = job.model.tensors.lookup(name) else { continue }
+            file.mapping.adviseWillNeed(offset: file.header.dataStart + info.begin, count: info.byteCount)
+        }
+    }
+
     /// The projection table of an expert (from headers only).
     static func projections(job: RepackJob, layer: Int, expert: Int) throws -> [BundleManifest.Projection] {
         var offset = 0

@@ -85,6 +85,10 @@ final class UnitWriter {
                         return n - 1
                     }
                     guard k < extents.count else { return }
+                    // Read-ahead of the extent the next worker round will build.
+                    if k + job.options.threads < extents.count, case .expert(let l, let e) = extents[k + job.options.threads] {
+                        ExpertBuilder.adviseWillNeed(job: job, layer: l, expert: e)
+                    }
                     do {
                         let built: BuiltExtent?
                         if case .expert(let layer, let expert) = extents[k] {
@@ -102,6 +106,7 @@ final class UnitWriter {
             }
             thread.start()
         }
+        let syncer = JournalSyncer(writer: self, out: out, journal: journal, hasher: hasher)
         do {
             var position = end
             var unsynced: [(Int, ExtentRecord)] = []
@@ -136,7 +141,9 @@ final class UnitWriter {
                 position = start + record.storedBytes
                 bytesSinceSync += record.storedBytes
                 if bytesSinceSync >= job.options.syncBytes {
-                    try sync(out, journal, &unsynced, digests: hasher.extentDigestsSoFar())
+                    // fsync + journal on their own queue: the writer goes on writing while the disk catches up.
+                    try syncer.schedule(unsynced)
+                    unsynced.removeAll()
                     bytesSinceSync = 0
                 }
             }
@@ -144,10 +151,12 @@ final class UnitWriter {
             guard records.count == extents.count else {
                 throw FileError(path: partialPath, operation: "write (workers stopped)", errno: EIO)
             }
-            try sync(out, journal, &unsynced, digests: hasher.extentDigestsSoFar())
+            try syncer.schedule(unsynced)
+            try syncer.drain()
         } catch {
             queue.fail()
             group.wait()
+            _ = try? syncer.drain()
             throw error
         }
         group.wait()
@@ -197,9 +206,14 @@ final class UnitWriter {
             throw SafetensorsError.missingTensor(file: job.model.folder, tensor: name)
         }
         let bytes = file.bytes(of: info)
+        let base = file.header.dataStart + info.begin
+        // Read-ahead: writing from the mapping faults pages in synchronously, a small window at a time; asking for
+        // the next piece while this one is written keeps the source disk busy (cp gets the same from read()).
+        file.mapping.adviseWillNeed(offset: base, count: min(bytes.count, 64 << 20))
         var done = 0
         repeat {
             let end = min(bytes.count, done + (64 << 20))
+            if end < bytes.count { file.mapping.adviseWillNeed(offset: base + end, count: min(bytes.count - end, 64 << 20)) }
             let piece = UnsafeRawBufferPointer(rebasing: bytes[done..<end])
             try out.write(piece)
             let releaseAt = file.header.dataStart + info.begin + done, count = end - done
@@ -244,5 +258,53 @@ final class UnitWriter {
             ("expert_order", unit.expertOrder.map { BundleManifest.orderJSON([(unit.layer ?? 0, $0)]) } ?? .array([])),
         ])
         try AtomicFile.write(fragment.prettyText + "\n", to: job.path(unit.name + ".json"))
+    }
+}
+
+/// Makes extents durable behind the writer: on its own serial queue, fsyncs the data file, then appends the
+/// journal lines of the extents written before that fsync began (dense digests from the hashing queue) and fsyncs
+/// the journal. A crash at any moment leaves a journal that describes only durable bytes.
+final class JournalSyncer: @unchecked Sendable {
+    // Sendable: `failure` is guarded by `lock`; the files are used on `queue` only (the data file's fd is also
+    // written by the writer thread, which fsync tolerates).
+    private let queue = DispatchQueue(label: "ingot.repack.sync")
+    private let lock = NSLock()
+    private var failure: (any Error)?
+    private let writer: UnitWriter
+    private let out: DataFile
+    private let journal: DataFile
+    private let hasher: StreamHasher
+
+    init(writer: UnitWriter, out: DataFile, journal: DataFile, hasher: StreamHasher) {
+        self.writer = writer
+        self.out = out
+        self.journal = journal
+        self.hasher = hasher
+    }
+
+    /// Queues a sync of `records`; rethrows an earlier sync's failure.
+    func schedule(_ records: [(Int, ExtentRecord)]) throws {
+        try check()
+        guard !records.isEmpty else { return }
+        let batch = UnsafeTransfer(records)
+        queue.async { [self] in
+            guard (lock.withLock { failure }) == nil else { return }
+            do {
+                var pending = batch.value
+                try writer.sync(out, journal, &pending, digests: hasher.extentDigestsSoFar())
+            } catch {
+                lock.withLock { failure = failure ?? error }
+            }
+        }
+    }
+
+    /// Waits for every queued sync; rethrows a failure.
+    func drain() throws {
+        queue.sync {}
+        try check()
+    }
+
+    private func check() throws {
+        if let error = lock.withLock({ failure }) { throw error }
     }
 }

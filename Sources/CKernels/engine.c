@@ -132,6 +132,20 @@ __attribute__((target("avx2,fma"))) static inline void tile_levels(const uint8_t
     *e1 = _mm_and_si128(_mm_srli_epi16(v, 4), m);
 }
 
+/* One group's four weight vectors against `nt` tokens' x (token t at xg + t·ldx), into their accumulators. */
+__attribute__((target("avx2,fma"))) static inline void group_tokens(const __m256 w[4], const float *xg, int64_t ldx, int64_t nt,
+                                                                   __m256 *acc) {
+    for (int64_t t = 0; t < nt; t++) {
+        const float *xp = xg + t * ldx;
+        __m256 a = acc[t];
+        a = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xp), a);
+        a = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xp + 8), a);
+        a = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xp + 16), a);
+        a = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xp + 24), a);
+        acc[t] = a;
+    }
+}
+
 #define TOKEN_CHUNK 16
 
 __attribute__((target("avx2,fma"))) static void int4_ct_avx2(const uint8_t *packed, const uint16_t *scales, int64_t cols,
@@ -150,15 +164,7 @@ __attribute__((target("avx2,fma"))) static void int4_ct_avx2(const uint8_t *pack
                 ct_levels(row + g * 16, &e0, &e1);
                 __m256 w[4];
                 weights4(e0, e1, _mm256_set1_ps(bf16_to_f32(srow[g])), w);
-                for (int64_t t = 0; t < nt; t++) {
-                    const float *xp = x + (t0 + t) * ldx + g * 32;
-                    __m256 a = acc[t];
-                    a = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xp), a);
-                    a = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xp + 8), a);
-                    a = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xp + 16), a);
-                    a = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xp + 24), a);
-                    acc[t] = a;
-                }
+                group_tokens(w, x + t0 * ldx + g * 32, ldx, nt, acc);
             }
             for (int64_t t = 0; t < nt; t++) y[(t0 + t) * ldy + r] = hsum256(acc[t]);
         }
@@ -237,15 +243,7 @@ __attribute__((target("avx2,fma"))) static void int4_tiles_avx2(const uint8_t *t
                     tile_levels(tile + i * 16, &e0, &e1);
                     __m256 w[4];
                     weights4(e0, e1, _mm256_set1_ps(bf16_to_f32(sb)), w);
-                    for (int64_t t = 0; t < nt; t++) {
-                        const float *xp = x + (t0 + t) * ldx + g * 32;
-                        __m256 a = acc[t];
-                        a = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xp), a);
-                        a = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xp + 8), a);
-                        a = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xp + 16), a);
-                        a = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xp + 24), a);
-                        acc[t] = a;
-                    }
+                    group_tokens(w, x + t0 * ldx + g * 32, ldx, nt, acc);
                 }
                 for (int64_t t = 0; t < nt; t++) y[(t0 + t) * ldy + r] = hsum256(acc[t]);
             }

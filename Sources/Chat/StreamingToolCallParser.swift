@@ -16,6 +16,11 @@ public enum StreamDelta: Equatable, Sendable {
 public struct StreamingToolCallParser: Sendable {
     public let parser: ToolCallParser
     private var bytes: [UInt8] = []
+    /// Bytes already parsed (the rest is a held-back marker prefix), and where their end lies.
+    private var visibleCount = 0
+    private var region: ToolCallParser.OpenRegion = .other
+    /// In an open call's arguments: the end of what was emitted (trailing whitespace excluded).
+    private var argumentsEnd: Int?
     /// What has been emitted so far (the parse of the visible prefix).
     public private(set) var emitted = ParsedOutput()
 
@@ -24,14 +29,79 @@ public struct StreamingToolCallParser: Sendable {
     /// Forgets everything, for the next request.
     public mutating func reset() {
         bytes = []
+        visibleCount = 0
+        region = .other
+        argumentsEnd = nil
         emitted = ParsedOutput()
     }
 
-    /// Adds a chunk of model output; returns the deltas it completes.
+    /// Adds a chunk of model output; returns the deltas it completes. Text that cannot hold a marker (no
+    /// `<`) appended to reasoning, content, trailing text or an open call's arguments extends that field
+    /// without a re-parse, so long outputs stream in linear time. (`argumentsAreValidJSON` of an open call
+    /// is brought up to date at its next marker and by `finish()`.)
     public mutating func feed(_ chunk: String) -> [StreamDelta] {
         bytes += chunk.utf8
         let visible = bytes.count - Self.heldBack(bytes)
-        return advance(to: parser.parse(bytes: Array(bytes[0..<visible]), final: false))
+        let added = bytes[visibleCount..<visible]
+        let decided = parser.reasoning != .auto || visibleCount >= ToolCallParser.thinkBegin.count
+        if region != .other && decided && (region == .trailing || !added.contains(0x3C)) {
+            visibleCount = visible
+            if added.isEmpty { return [] }
+            let text = String(decoding: added, as: UTF8.self)
+            switch region {
+            case .reasoning:
+                Self.append(text, to: &emitted.reasoning)
+                return [.reasoning(text)]
+            case .content:
+                Self.append(text, to: &emitted.content)
+                return [.content(text)]
+            case .arguments(let index, let start):
+                // Trimmed like the whole parse: whitespace at the end waits until something follows it.
+                guard let last = Self.lastNonWhitespaceEnd(bytes, from: max(start, visible - added.count), to: visible) else { return [] }
+                let from = argumentsEnd ?? Self.firstNonWhitespace(bytes, from: start, to: visible)
+                argumentsEnd = last
+                let delta = String(decoding: bytes[from..<last], as: UTF8.self)
+                emitted.toolCalls[index].arguments += delta
+                return [.toolCallArguments(index: index, delta)]
+            case .trailing, .other:
+                Self.append(text, to: &emitted.trailing)
+                return [.trailing(text)]
+            }
+        }
+        visibleCount = visible
+        let (next, nextRegion) = parser.parseWithRegion(bytes: Array(bytes[0..<visible]), final: false)
+        region = nextRegion
+        if case .arguments(_, let start) = nextRegion {
+            argumentsEnd = Self.lastNonWhitespaceEnd(bytes, from: start, to: visible)
+        } else {
+            argumentsEnd = nil
+        }
+        return advance(to: next)
+    }
+
+    private static func append(_ text: String, to field: inout String?) {
+        if field == nil { field = text } else { field!.append(text) }
+    }
+
+    /// The byte offset just after the last non-whitespace character of bytes[from..<to], or nil.
+    static func lastNonWhitespaceEnd(_ b: [UInt8], from: Int, to: Int) -> Int? {
+        var end: Int?
+        var offset = from
+        for scalar in String(decoding: b[from..<to], as: UTF8.self).unicodeScalars {
+            offset += UTF8.width(scalar)
+            if !scalar.properties.isWhitespace { end = offset }
+        }
+        return end
+    }
+
+    /// The byte offset of the first non-whitespace character of bytes[from..<to] (`to` if none).
+    static func firstNonWhitespace(_ b: [UInt8], from: Int, to: Int) -> Int {
+        var offset = from
+        for scalar in String(decoding: b[from..<to], as: UTF8.self).unicodeScalars {
+            if !scalar.properties.isWhitespace { return offset }
+            offset += UTF8.width(scalar)
+        }
+        return to
     }
 
     /// Ends the stream: releases held-back text; afterwards `emitted` equals `parser.parse(whole text)`.

@@ -105,9 +105,19 @@ public struct ToolCallParser: Sendable {
         parse(bytes: Array(text.utf8), final: true)
     }
 
+    /// Where the end of the text lies, for the streaming parser's fast path: text without `<` appended
+    /// there only extends that field.
+    enum OpenRegion: Sendable, Equatable {
+        case reasoning, content, trailing, other
+        /// The arguments of the last call, still open; they start at this byte offset.
+        case arguments(index: Int, start: Int)
+    }
+
     /// Parses `bytes`; when not `final` (streaming), a bare-counter call still open is left out, since
     /// its name depends on arguments still to come.
-    func parse(bytes b: [UInt8], final: Bool) -> ParsedOutput {
+    func parse(bytes b: [UInt8], final: Bool) -> ParsedOutput { parseWithRegion(bytes: b, final: final).output }
+
+    func parseWithRegion(bytes b: [UInt8], final: Bool) -> (output: ParsedOutput, region: OpenRegion) {
         var output = ParsedOutput()
         var rest = 0..<b.count
         let split = reasoning == .on || (reasoning == .auto && b.starts(with: Self.thinkBegin))
@@ -123,12 +133,12 @@ public struct ToolCallParser: Sendable {
                 rest = section.start..<b.count
             } else {
                 output.reasoning = Self.text(b, start..<b.count)
-                return output
+                return (output, .reasoning)
             }
         }
         guard let begin = Self.findAny(Self.sectionBegins, in: b, from: rest.lowerBound, to: rest.upperBound) else {
             output.content = Self.nonEmpty(b, rest)
-            return output
+            return (output, .content)
         }
         let before = rest.lowerBound..<begin.start
         let bodyStart = begin.start + begin.length
@@ -139,10 +149,11 @@ public struct ToolCallParser: Sendable {
         if (firstCall ?? bodyEnd) - bodyStart > Self.maxSectionNoise {
             let noise = Self.text(b, bodyStart..<bodyEnd)
             output.content = Self.nonEmpty(b, before).map { $0 + noise } ?? (noise.isEmpty ? nil : noise)
-            return output
+            return (output, end == nil ? .other : .trailing)
         }
         output.content = Self.nonEmpty(b, before)
         var position = firstCall
+        var region = end == nil ? OpenRegion.other : .trailing
         while let callStart = position {
             let idStart = callStart + Self.callBegin.count
             let next = Self.find(Self.callBegin, in: b, from: idStart, to: bodyEnd)
@@ -163,12 +174,13 @@ public struct ToolCallParser: Sendable {
             } else {
                 continue
             }
+            if isOpen && closing == nil { region = .arguments(index: output.toolCalls.count, start: argumentStart) }
             output.toolCalls.append(
                 ToolCall(
                     index: output.toolCalls.count, id: id, name: name, arguments: arguments, argumentsAreValidJSON: valid,
                     isComplete: closing != nil))
         }
-        return output
+        return (output, region)
     }
 
     /// `[^<]+:\d+` → the part before the first `:`, after the last `.`; nil for other ids.

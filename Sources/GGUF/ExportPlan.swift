@@ -11,10 +11,12 @@ public struct PlannedTensor: Sendable {
         case keyB(String, heads: Int, nope: Int, value: Int, lora: Int)
         /// `attn_v_b` from `kv_b_proj`: per head the v rows → [heads, v, lora].
         case valueB(String, heads: Int, nope: Int, value: Int, lora: Int)
-        /// Routed experts stacked along a new outer dim, INT4 pack-quantized → Q4_0 (`weight_packed`, `weight_scale`).
-        case int4Experts(packed: [String], scales: [String], rows: Int, columns: Int)
-        /// Routed experts stacked along a new outer dim from float `weight` tensors.
-        case denseExperts([String], rows: Int, columns: Int)
+        /// Routed experts 0..<count of one layer's projection stacked along a new outer dim, INT4 pack-quantized →
+        /// Q4_0 (`weight_packed`, `weight_scale`). Names are derived on demand (``TensorAddress``), so the plan of a
+        /// 384-expert model does not hold a name per expert.
+        case int4Experts(layer: Int, component: TensorAddress.Component, count: Int, rows: Int, columns: Int)
+        /// Routed experts 0..<count stacked along a new outer dim from float `weight` tensors.
+        case denseExperts(layer: Int, component: TensorAddress.Component, count: Int, rows: Int, columns: Int)
     }
 
     public let info: GGUFTensorInfo
@@ -24,8 +26,14 @@ public struct PlannedTensor: Sendable {
     public var sourceNames: [String] {
         switch source {
         case .dense(let n), .keyB(let n, _, _, _, _), .valueB(let n, _, _, _, _): [n]
-        case .int4Experts(let p, let s, _, _): p + s
-        case .denseExperts(let n, _, _): n
+        case .int4Experts(let layer, let component, let count, _, _):
+            (0..<count).flatMap { e in
+                [TensorAddress.Part.weightPacked, .weightScale].map {
+                    TensorAddress(layer: layer, component: component, expert: e, part: $0).name
+                }
+            }
+        case .denseExperts(let layer, let component, let count, _, _):
+            (0..<count).map { TensorAddress(layer: layer, component: component, expert: $0).name }
         }
     }
 }
@@ -65,17 +73,18 @@ public struct ExportPlan: Sendable {
         }
     }
 
-    /// Builds the plan for `checkpoint` with `config`.
+    /// Builds the plan for the source tensors `tensors` (a checkpoint's or a bundle's, sorted by name) with `config`.
     ///
     /// - Throws: ``GGUFError`` for a tensor the architecture does not have, an incomplete expert set, a shape that
     ///   disagrees with config.json, or a quantization other than INT4 group-32 symmetric pack-quantized.
-    public init(checkpoint: SafetensorsCheckpoint, config: ModelConfig, denseType: DenseType) throws {
+    public init(tensors sourceTensors: [TensorInfo], config: ModelConfig, denseType: DenseType) throws {
         var byModule: [String: (address: TensorAddress, parts: [TensorAddress.Part: TensorInfo])] = [:]
         var skipped: [String] = []
         var notes: [String] = []
         var addresses: [TensorAddress] = []
-        for name in checkpoint.tensorNames {
-            guard let address = TensorAddress(name: name), let info = checkpoint.info(name) else {
+        for info in sourceTensors {
+            let name = info.name
+            guard let address = TensorAddress(name: name) else {
                 throw GGUFError.unsupportedSource(tensor: name, reason: "not a tensor of the DeepSeek-V3 architecture")
             }
             if let layer = address.layer, layer >= config.numHiddenLayers {
@@ -184,10 +193,10 @@ public struct ExportPlan: Sendable {
                     prefix
                     + ["ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"][
                         [TensorAddress.Component.expertGate, .expertUp, .expertDown].firstIndex(of: address.component) ?? 0] + ".weight"
-                let modules = (0..<config.nRoutedExperts).map {
-                    TensorAddress(layer: layer, component: address.component, expert: $0).moduleName
-                }
-                planned.append(try Self.experts(name: name, modules: modules, info: info, config: config, denseType: denseTarget))
+                planned.append(
+                    try Self.experts(
+                        name: name, layer: layer, component: address.component, count: config.nRoutedExperts, info: info,
+                        config: config, denseType: denseTarget))
                 continue
             }
             let i = try info(module, .weight)
@@ -217,13 +226,13 @@ public struct ExportPlan: Sendable {
     }
 
     private static func experts(
-        name: String, modules: [String], info: (String, TensorAddress.Part) throws -> TensorInfo, config: ModelConfig,
-        denseType: (TensorInfo, Bool) -> GGMLType
+        name: String, layer: Int, component: TensorAddress.Component, count: Int,
+        info: (String, TensorAddress.Part) throws -> TensorInfo, config: ModelConfig, denseType: (TensorInfo, Bool) -> GGMLType
     ) throws -> PlannedTensor {
+        let modules = (0..<count).map { TensorAddress(layer: layer, component: component, expert: $0).moduleName }
         let first = modules[0]
         let int4 = (try? info(first, .weightPacked)) != nil
         if !int4 {
-            var names: [String] = []
             var shape: [Int] = []
             for m in modules {
                 let i = try info(m, .weight)
@@ -232,12 +241,11 @@ public struct ExportPlan: Sendable {
                         tensor: i.name, reason: "\(i.dtype.rawValue) \(i.shape) does not stack with the other experts")
                 }
                 shape = i.shape
-                names.append(i.name)
             }
             let type = denseType(try info(first, .weight), false)
             return PlannedTensor(
                 info: GGUFTensorInfo(name: name, dims: [shape[1], shape[0], modules.count], type: type),
-                source: .denseExperts(names, rows: shape[0], columns: shape[1]))
+                source: .denseExperts(layer: layer, component: component, count: count, rows: shape[0], columns: shape[1]))
         }
         guard case .compressedTensors(let ct) = config.quantization,
             let args = ct.weightArgs(module: first), args.numBits == 4, args.symmetric, args.strategy == "group",
@@ -246,8 +254,6 @@ public struct ExportPlan: Sendable {
             throw GGUFError.unsupportedQuantization(
                 file: config.file, reason: "\(first): Q4_0 needs compressed-tensors pack-quantized INT4, symmetric, group 32, no actorder")
         }
-        var packed: [String] = []
-        var scales: [String] = []
         var rows = 0, columns = 0
         for m in modules {
             let p = try info(m, .weightPacked), s = try info(m, .weightScale)
@@ -267,11 +273,9 @@ public struct ExportPlan: Sendable {
             guard p.shape[0] == rows, p.shape[1] * 8 == columns else {
                 throw GGUFError.unsupportedSource(tensor: p.name, reason: "shape \(p.shape) differs from the layer's other experts")
             }
-            packed.append(p.name)
-            scales.append(s.name)
         }
         return PlannedTensor(
             info: GGUFTensorInfo(name: name, dims: [columns, rows, modules.count], type: .q4_0),
-            source: .int4Experts(packed: packed, scales: scales, rows: rows, columns: columns))
+            source: .int4Experts(layer: layer, component: component, count: count, rows: rows, columns: columns))
     }
 }

@@ -1,4 +1,5 @@
 public import Foundation
+public import Tokenizer
 
 /// A GGUF file that cannot be read or written, or an export that cannot proceed; each case names the file,
 /// tensor or key and the offending value.
@@ -31,8 +32,10 @@ public enum GGUFError: Error, Equatable, Sendable, LocalizedError {
     case unsupportedSource(tensor: String, reason: String)
     /// Export: the checkpoint's quantization is not the INT4 group-32 symmetric pack-quantized form.
     case unsupportedQuantization(file: String, reason: String)
-    /// Export: a tokenizer file is malformed.
+    /// Export: the tokenizer does not fit the model (more ids than `vocab_size`).
     case invalidTokenizer(file: String, reason: String)
+    /// Export: the Tokenizer module could not read `tiktoken.model` or `tokenizer_config.json`.
+    case tokenizer(TokenizerError)
     /// A `--split-max-size` text that is not N, NK, NM or NG.
     case invalidSize(text: String)
 
@@ -53,6 +56,7 @@ public enum GGUFError: Error, Equatable, Sendable, LocalizedError {
         case .unsupportedSource(let t, let r): "source tensor '\(t)': \(r)"
         case .unsupportedQuantization(let f, let r): "\(f): \(r)"
         case .invalidTokenizer(let f, let r): "\(f): \(r)"
+        case .tokenizer(let e): e.errorDescription
         case .invalidSize(let t): "'\(t)' is not a size: use a byte count with an optional K, M or G suffix (decimal, as llama-gguf-split)"
         }
     }

@@ -53,7 +53,7 @@ public struct GGUFExportReport: Sendable {
     public var isLossless: Bool { inexactGroups == 0 }
 }
 
-/// `ingot export gguf`: streams a checkpoint into one GGUF file or a set of `-0000i-of-0000N.gguf` splits.
+/// `ingot export gguf`: streams a checkpoint or bundle into one GGUF file or a set of `-0000i-of-0000N.gguf` splits.
 ///
 /// Two passes: the plan (tensor names, types and shapes, all known from the safetensors headers) fixes the
 /// header of every file before any data is read; then the data is converted tensor by tensor, row by row,
@@ -65,8 +65,8 @@ public enum GGUFExporter {
         public var denseType: ExportPlan.DenseType
         /// Maximum tensor-data bytes per split (llama-gguf-split's rule); nil writes one file.
         public var splitMaxBytes: Int?
-        /// Tokenizer keys to write, nil for none.
-        public var tokenizer: TokenizerInput?
+        /// Where the tokenizer keys come from.
+        public var tokenizer: TokenizerSource
         /// `general.name`.
         public var name: String
         /// How many inexact groups the report lists by position.
@@ -76,7 +76,7 @@ public enum GGUFExporter {
 
         /// Creates options.
         public init(
-            denseType: ExportPlan.DenseType = .bf16, splitMaxBytes: Int? = nil, tokenizer: TokenizerInput? = nil,
+            denseType: ExportPlan.DenseType = .bf16, splitMaxBytes: Int? = nil, tokenizer: TokenizerSource = .modelFiles,
             name: String = "model", inexactListLimit: Int = 20, progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }
         ) {
             self.denseType = denseType
@@ -86,6 +86,17 @@ public enum GGUFExporter {
             self.inexactListLimit = inexactListLimit
             self.progress = progress
         }
+    }
+
+    /// Where an export's tokenizer keys come from.
+    public enum TokenizerSource: Sendable {
+        /// `tiktoken.model` and `tokenizer_config.json` beside config.json (a bundle's `files/`); no keys when the
+        /// folder has no `tiktoken.model`.
+        case modelFiles
+        /// These keys.
+        case given(TokenizerInput)
+        /// No tokenizer keys.
+        case none
     }
 
     /// The split file names llama.cpp expects: `BASE-00001-of-00003.gguf` (`llama_split_path`, "%s-%05d-of-%05d.gguf").
@@ -118,21 +129,31 @@ public enum GGUFExporter {
         return out
     }
 
-    /// Exports the checkpoint at `source` to `output`.
+    /// Exports the checkpoint or bundle at `source` to `output`. A bundle gives the same bytes as the checkpoint it
+    /// was repacked from (with the same `name`).
     ///
-    /// - Throws: ``GGUFError``, ``SafetensorsError``, ``CheckpointError`` or ``FileError``; no output file exists
-    ///   after a failure.
-    public static func run(source: String, output: String, options: Options) throws -> GGUFExportReport {
-        let checkpoint = try SafetensorsCheckpoint(path: source)
-        let config = try ModelConfig(path: checkpoint.location.file("config.json"))
-        let plan = try ExportPlan(checkpoint: checkpoint, config: config, denseType: options.denseType)
+    /// - Throws: ``GGUFError``, ``SafetensorsError``, ``CheckpointError``, ``BundleError`` or ``FileError``; no
+    ///   output file exists after a failure.
+    public static func run(source path: String, output: String, options: Options) throws -> GGUFExportReport {
+        let source = try openExportSource(path)
+        let config = try ModelConfig(path: (source.filesFolder as NSString).appendingPathComponent("config.json"))
+        let plan = try ExportPlan(tensors: source.tensors, config: config, denseType: options.denseType)
         let hasQ4 = plan.tensors.contains { $0.info.type == .q4_0 }
         var metadata = try DeepSeek2Metadata.keys(
             config, name: options.name, fileType: hasQ4 ? GGMLType.q4_0.fileType : options.denseType.ggml.fileType)
-        if let tokenizer = options.tokenizer {
+        let tokenizer: TokenizerInput?
+        switch options.tokenizer {
+        case .modelFiles:
+            tokenizer = try TokenizerInput.load(
+                folder: source.filesFolder, vocabSize: config.vocabSize, bos: config.bosTokenId, eos: config.eosTokenIds.first,
+                pad: config.padTokenId)
+        case .given(let input): tokenizer = input
+        case .none: tokenizer = nil
+        }
+        if let tokenizer {
             guard tokenizer.tokens.count == config.vocabSize else {
                 throw GGUFError.invalidTokenizer(
-                    file: checkpoint.location.folder,
+                    file: source.filesFolder,
                     reason: "\(tokenizer.tokens.count) tokens, config.json vocab_size is \(config.vocabSize)")
             }
             metadata += TokenizerMetadata.keys(tokenizer)
@@ -159,8 +180,8 @@ public enum GGUFExporter {
             headers.append(try GGUFHeader(metadata: kv, tensors: g, file: paths[i]))
         }
         let total = headers.reduce(0) { $0 + $1.fileBytes }
-        let emitter = try TensorEmitter(
-            checkpoint: checkpoint, maxRow: plan.tensors.map { max($0.info.dims[0], rowSourceElements($0)) }.max() ?? 1)
+        let emitter = TensorEmitter(
+            source: source, maxRow: plan.tensors.map { max($0.info.dims[0], rowSourceElements($0)) }.max() ?? 1)
         var writers: [GGUFFileWriter] = []
         var reports: [GGUFExportReport.Tensor] = []
         var examples: [GGUFExportReport.InexactGroup] = []
@@ -189,7 +210,7 @@ public enum GGUFExporter {
         for writer in writers.reversed() { try writer.commit() }
         options.progress(total, total)
         return GGUFExportReport(
-            files: paths, tensors: reports, skipped: plan.skipped, notes: plan.notes, tokenizer: options.tokenizer != nil,
+            files: paths, tensors: reports, skipped: plan.skipped, notes: plan.notes, tokenizer: tokenizer != nil,
             bytes: total, inexactExamples: examples)
     }
 

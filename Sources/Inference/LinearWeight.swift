@@ -60,7 +60,9 @@ public struct LinearWeight: @unchecked Sendable {
     /// on the packed data (no f32 copy of the matrix).
     /// `dropPages`: release each block's source pages once used (layer-streamed evaluation of the huge global
     /// matrices); only dense mapped weights have pages to drop.
-    public func apply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1, dropPages: Bool = false) {
+    public func apply(
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1, dropPages: Bool = false
+    ) {
         guard tokens > 0, rows > 0 else { return }
         switch storage {
         case .int4Packed(let scales):

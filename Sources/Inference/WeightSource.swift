@@ -96,7 +96,8 @@ public final class CheckpointWeights: WeightSource, @unchecked Sendable {
             switch info.dtype {
             case .bf16, .f16, .f32:
                 return LinearWeight(
-                    name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: bytes, mapping: mapping(of: module + ".weight"))
+                    name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: bytes,
+                    mapping: mapping(of: module + ".weight"))
             case .f8E4M3:
                 let (sInfo, sBytes) = try tensor(module + ".weight_scale_inv")
                 let block =
@@ -209,7 +210,8 @@ public final class BundleWeights: WeightSource, @unchecked Sendable {
         switch t.dtype {
         case .bf16, .f16, .f32:
             return LinearWeight(
-                name: module, rows: rows, cols: cols, storage: .dense(t.dtype), bytes: reader.tensorBytes(t), mapping: reader.mapping(t.file))
+                name: module, rows: rows, cols: cols, storage: .dense(t.dtype), bytes: reader.tensorBytes(t),
+                mapping: reader.mapping(t.file))
         default:
             throw InferenceError.unsupportedDType(tensor: t.name, dtype: t.dtype.rawValue)
         }

@@ -13,7 +13,7 @@ struct Ingot: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Inspect.self, Verify.self, Quantize.self, Repack.self, Unpack.self, Inflate.self, Merge.self, Run.self, Logits.self,
-            Eval.self, Profile.self, Export.self, BenchEngine.self, Synth.self, Tokenize.self, Detokenize.self, ChatCommand.self,
-            ToolCalls.self,
+            Eval.self, Profile.self, Export.self, Tokenize.self, Detokenize.self, ChatCommand.self, ToolCalls.self, BenchEngine.self,
+            Synth.self,
         ])
 }

@@ -1,3 +1,4 @@
+import Checkpoint
 import Foundation
 import TensorIO
 import Testing
@@ -476,5 +477,57 @@ struct OtherParserCases {
         #expect(ToolCallParser().parse("r</think>a").reasoning == nil)
         expectStreamingMatches("<think>plan</think>ok" + sectionBegin + call("functions.f:0", "{}"), parser: on)
         expectStreamingMatches("<think>plan" + sectionBegin + call("functions.f:0", "{}"), parser: on)
+    }
+}
+
+@Suite("tool-call parser: random streams")
+struct RandomStreamTests {
+    /// Marker pieces, partial markers, JSON and text, in random order and random chunkings.
+    static let alphabet = [
+        sectionBegin, sectionEnd, "<|tool_call_section_begin|>", "<|tool_call_section_end|>", callBegin, argumentBegin, callEnd,
+        "<think>", "</think>", "<|tool_call", "<|", "|>", "<", "functions.get_weather:0", "get_weather:1", "7", "search.0", " ",
+        "\n", "{\"city\": ", "\"Paris\"", "}", "{", "text", "é", "汉", "👍", "a < b",
+    ]
+
+    @Test("any text, any chunking: the stream adds up to the whole-text parse", arguments: [ToolCallParser.ReasoningMode.auto, .on, .off])
+    func randomStreams(mode: ToolCallParser.ReasoningMode) {
+        var rng = SplitMix64(seed: 42)
+        let parser = ToolCallParser(reasoning: mode, tools: [ToolSignature(name: "get_weather", properties: ["city"])])
+        for _ in 0..<300 {
+            let text = (0..<Int(rng.next() % 24)).map { _ in Self.alphabet[Int(rng.next() % UInt64(Self.alphabet.count))] }.joined()
+            var streaming = StreamingToolCallParser(parser: parser)
+            var deltas: [StreamDelta] = []
+            var rest = Substring(text)
+            while !rest.isEmpty {
+                let n = 1 + Int(rng.next() % 8)
+                deltas += streaming.feed(String(rest.prefix(n)))
+                rest = rest.dropFirst(n)
+            }
+            deltas += streaming.finish()
+            let whole = parser.parse(text)
+            #expect(streaming.emitted == whole, "\(text)")
+            let folded = fold(deltas)
+            #expect(folded.content == whole.content && folded.trailing == whole.trailing, "\(text)")
+            #expect(folded.toolCalls.map(\.arguments) == whole.toolCalls.map(\.arguments), "\(text)")
+        }
+    }
+}
+
+@Suite("tool-call parser: long streams")
+struct LongStreamTests {
+    @Test("60 KB of reasoning, content and arguments streamed in 4-character chunks equals the whole parse")
+    func longStream() {
+        let reasoning = String(repeating: "Let me think about the weather in Paris, step by step. ", count: 500)
+        let content = String(repeating: "Here is the plan. ", count: 800)
+        let arguments = "{\"text\": \"" + String(repeating: "lorem ipsum ", count: 1200) + "\"}"
+        let text =
+            "<think>" + reasoning + "</think>" + content + sectionBegin + call("functions.write:0", arguments) + sectionEnd
+            + String(repeating: " after", count: 300)
+        let parser = ToolCallParser(reasoning: .on)
+        let (folded, streaming) = stream(text, size: 4, parser: parser)
+        let whole = parser.parse(text)
+        #expect(streaming.emitted == whole)
+        #expect(folded.reasoning == reasoning && folded.content == content && folded.trailing == whole.trailing)
+        #expect(folded.toolCalls.map(\.arguments) == [arguments])
     }
 }

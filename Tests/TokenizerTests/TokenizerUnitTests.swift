@@ -28,6 +28,31 @@ struct TokenizerUnitTests {
         #expect(BPETokenizer.preTokenize(text) == pieces)
     }
 
+    /// Reference §1.6: K2's real tokens for this text (two implementations agreed). Tokens never cross a
+    /// pre-token boundary, so every boundary of our pre-tokens must be a boundary of these tokens.
+    @Test("pre-token boundaries are token boundaries of the known-good K2 id vector")
+    func knownGoodVector() {
+        let tokens = [
+            "Hello", "世界", "!", " ", "今天是", "202", "4", "年", "3", "月", "15", "日", "。", " The", " weather", " is", " ", "晴朗",
+            " (", "s", "unny", ")", " with", " ", "温度", "23", "°C", ".", " ", "我们去", "Mc", "Donald", "'s", "吃午饭", "吧", "？",
+            " Email", " me", " at", ":", " test", "用户", "@", "example", ".com", " ", "或者", "visit", " https", "://", "测试",
+            "网站", ".cn", "/page", "123", ".",
+        ]
+        let text = tokens.joined()
+        let pieces = BPETokenizer.preTokenize(text)
+        #expect(pieces.joined() == text)
+        func boundaries(_ parts: [String]) -> Set<Int> {
+            var offsets: Set<Int> = [0]
+            var offset = 0
+            for part in parts {
+                offset += part.unicodeScalars.count
+                offsets.insert(offset)
+            }
+            return offsets
+        }
+        #expect(boundaries(pieces).isSubset(of: boundaries(tokens)), "\(pieces)")
+    }
+
     @Test("Script=Han, not Script_Extensions: U+3002 is punctuation; 々 and 〇 are Han")
     func hanIsScript() {
         #expect(BPETokenizer.preTokenize("晴朗。好") == ["晴朗", "。", "好"])

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BundleFormat
 import Checkpoint
 import Foundation
 import GGUF
@@ -8,15 +9,16 @@ extension Ingot.Export {
     struct Gguf: IngotCommand {
         static let configuration = CommandConfiguration(
             commandName: "gguf",
-            abstract: "Export a K2-Thinking checkpoint to GGUF (llama.cpp's deepseek2), routed experts as lossless Q4_0.",
+            abstract: "Export a K2-Thinking checkpoint or bundle to GGUF (llama.cpp's deepseek2), routed experts as lossless Q4_0.",
             discussion: """
                 Routed experts become Q4_0 by a direct nibble reorder with BF16→F16 scales: exact whenever every scale is \
                 exact in F16 (reported per group; exit 1 when any is not). Dense weights are BF16 by default (--dense-type \
                 or the recipe's gguf.dense_type), norms, router and router bias F32. Tokenizer keys come from tiktoken.model \
-                and tokenizer_config.json when the folder has them. See docs/gguf-export.md.
+                and tokenizer_config.json when the folder has them. A bundle exports the same bytes as its checkpoint. \
+                See docs/gguf-export.md.
                 """)
 
-        @Argument(help: "The checkpoint folder (config.json, safetensors shards).")
+        @Argument(help: "The checkpoint folder (config.json, safetensors shards) or an ingot bundle.")
         var source: String
         @Option(name: .shortAndLong, help: "Output file (FILE.gguf); with --split-max-size, FILE-00001-of-0000N.gguf and so on.")
         var output: String
@@ -26,6 +28,8 @@ extension Ingot.Export {
         var recipe: String?
         @Option(help: "Dense weight type: bf16, f32 or q8_0 (overrides the recipe).")
         var denseType: String?
+        @Option(help: "general.name (default: the source folder's name without a .bundle suffix).")
+        var name: String?
         @OptionGroup var outputOptions: OutputOptions
         @Flag(help: "No progress output.")
         var quiet = false
@@ -52,25 +56,21 @@ extension Ingot.Export {
         }
 
         func execute() throws {
-            let location = try ModelLocation.resolve(source)
-            let config = try ModelConfig(path: location.file("config.json"))
+            let folder = try tokenizerFolder(source)
+            let config = try ModelConfig(path: (folder as NSString).appendingPathComponent("config.json"))
             let typeName = try denseType ?? Recipe.resolve(path: recipe, config: config).ggufDenseType
             guard let dense = ExportPlan.DenseType(rawValue: typeName) else {
                 throw ValidationError("dense type '\(typeName)' is not bf16, f32 or q8_0")
             }
-            let tokenizer = try TiktokenFiles.load(
-                folder: location.folder, vocabSize: config.vocabSize, bos: config.bosTokenId, eos: config.eosTokenIds.first,
-                pad: config.padTokenId)
-            if tokenizer == nil {
-                printNote("note: \(location.folder) has no tiktoken.model; the GGUF has no tokenizer keys (llama.cpp needs them to run it)")
+            if !FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tiktoken.model")) {
+                printNote("note: \(folder) has no tiktoken.model; the GGUF has no tokenizer keys (llama.cpp needs them to run it)")
             }
             let bar = ProgressBar(label: "export gguf", total: 1, quiet: quiet)
             let started = Date()
             let report = try GGUFExporter.run(
                 source: source, output: output,
                 options: .init(
-                    denseType: dense, splitMaxBytes: splitMaxSize.flatMap(Self.parseSize), tokenizer: tokenizer,
-                    name: (location.folder as NSString).lastPathComponent
+                    denseType: dense, splitMaxBytes: splitMaxSize.flatMap(Self.parseSize), name: try name ?? Self.defaultName(source)
                 ) { done, total in bar.update(done, total: total) })
             bar.finish()
             let seconds = Date().timeIntervalSince(started)
@@ -80,6 +80,14 @@ extension Ingot.Export {
                 print(Self.text(report, seconds: seconds))
             }
             if !report.isLossless { throw ExitCode(1) }
+        }
+
+        /// The checkpoint folder's name, or the bundle folder's without a `.bundle` suffix (so `repack X -o X.bundle`
+        /// exports the same bytes as X).
+        static func defaultName(_ source: String) throws -> String {
+            guard BundleReader.isBundle(source) else { return (try ModelLocation.resolve(source).folder as NSString).lastPathComponent }
+            let last = (ModelLocation.realPath(source) as NSString).lastPathComponent
+            return last.hasSuffix(".bundle") ? String(last.dropLast(".bundle".count)) : last
         }
 
         static func text(_ r: GGUFExportReport, seconds: Double) -> String {
@@ -120,7 +128,10 @@ extension Ingot.Export {
                             .object([
                                 ("tensor", .string(g.tensor)), ("source", .string(g.source)), ("expert", .int(g.expert)),
                                 ("row", .int(g.row)), ("group", .int(g.group)), ("scale_bf16", .int(Int(g.scaleBF16))),
-                                ("scale", .double(Double(g.scale))), ("scale_f16", .double(Double(g.scaleF16))),
+                                ("scale", .double(Double(g.scale))),
+                                // JSON has no infinity: a scale that overflows F16 is null here; its bits say which.
+                                ("scale_f16", g.scaleF16.isFinite ? .double(Double(g.scaleF16)) : .null),
+                                ("scale_f16_bits", .int(Int(FloatConversion.f16(g.scale)))),
                             ])
                         })
                 ),
