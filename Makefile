@@ -67,7 +67,7 @@ python-fixtures:
 	  https://raw.githubusercontent.com/ggml-org/llama.cpp/0c3c896ea80643608b4e961eec7e1efcd844e109/models/templates/moonshotai-Kimi-K2-Thinking.jinja
 	python3 fixtures/scripts/make_chat_golden.py --template $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja
 
-## k2-mini: retrain fixtures/k2-mini from scratch (seeded; ≈40 min on 2 shared cores; not run by CI), then measure it
+## k2-mini: retrain fixtures/k2-mini from scratch (seeded; ≈50 min on 2 shared cores; the committed model used K2MINI_THREADS=1; not run by CI), then measure it
 ## with ingot. Prose from Debian's sword-text-web (World English Bible, public domain), read with libsword-utils.
 K2MINI_WORK ?= $(or $(TMPDIR),/tmp)/k2-mini-work
 K2MINI_THREADS ?= 2
