@@ -67,6 +67,22 @@ python-fixtures:
 	  https://raw.githubusercontent.com/ggml-org/llama.cpp/0c3c896ea80643608b4e961eec7e1efcd844e109/models/templates/moonshotai-Kimi-K2-Thinking.jinja
 	python3 fixtures/scripts/make_chat_golden.py --template $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja
 
+## k2-mini: retrain fixtures/k2-mini from scratch (seeded; ≈50 min on 2 shared cores; the committed model used K2MINI_THREADS=1; not run by CI), then measure it
+## with ingot. Prose from Debian's sword-text-web (World English Bible, public domain), read with libsword-utils.
+K2MINI_WORK ?= $(or $(TMPDIR),/tmp)/k2-mini-work
+K2MINI_THREADS ?= 2
+k2-mini: release
+	@for p in sword-text-web libsword-utils; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; if [ -n "$$missing" ]; then SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
+	pip install -q torch 'transformers>=5' tiktoken regex safetensors
+	python3 fixtures/scripts/make_k2_mini.py --ingot $(RELEASE_BIN) --work $(K2MINI_WORK) --threads $(K2MINI_THREADS)
+	$(RELEASE_BIN) verify fixtures/k2-mini/int4
+	$(RELEASE_BIN) eval toolcalls fixtures/k2-mini/bf16 --toolcalls fixtures/k2-mini/toolcalls.jsonl
+	$(RELEASE_BIN) eval ppl fixtures/k2-mini/bf16 --text fixtures/k2-mini/eval.txt
+	$(RELEASE_BIN) eval ppl fixtures/k2-mini/int4 --text fixtures/k2-mini/eval.txt
+
 ## bench: all benchmarks (release build); results go to bench/RESULTS.md by hand.
 bench: bench-synth bench-verify bench-repack bench-engine
 

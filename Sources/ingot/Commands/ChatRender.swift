@@ -11,13 +11,17 @@ extension Ingot {
             abstract: "The exact prompt K2's chat template gives an OpenAI chat request (messages, tools).",
             discussion: """
                 Prints the prompt string exactly (no newline added), or with --ids its token ids as a JSON array. \
-                The generation prompt <|im_assistant|>assistant<|im_middle|> is appended unless --no-generation-prompt.
+                The generation prompt <|im_assistant|>assistant<|im_middle|> is appended unless --no-generation-prompt. \
+                With --requests (one request per line), prints one JSON object per line: {"prompt": ...}, plus "ids" \
+                with --ids or --json.
                 """)
 
         @Argument(help: "A folder with tiktoken.model and tokenizer_config.json (used for --ids).")
         var model: String
         @Option(help: "A JSON file with an OpenAI chat request: {\"messages\": [...], \"tools\": [...]}.")
-        var request: String
+        var request: String?
+        @Option(help: "A JSONL file with one OpenAI chat request per line (batch mode, one JSON object out per line).")
+        var requests: String?
         @Flag(help: "Print the token ids instead of the string.")
         var ids = false
         @Option(help: "Template: thinking (K2-Thinking) or instruct (K2-Instruct).")
@@ -28,19 +32,21 @@ extension Ingot {
         var normalizeIDs = false
         @OptionGroup var output: OutputOptions
 
+        func validate() throws {
+            guard (request == nil) != (requests == nil) else {
+                throw ValidationError("Give exactly one of --request FILE.json and --requests FILE.jsonl.")
+            }
+        }
+
         func execute() throws {
+            if let requests { return try renderBatch(requests) }
+            let request = request ?? ""
             guard let data = FileManager.default.contents(atPath: request) else {
                 throw FileError(path: request, operation: "open", errno: ENOENT)
             }
-            var json = try data.withUnsafeBytes { try JSONValue.parse($0) }
-            if normalizeIDs, case .object(var members) = json, let k = members.firstIndex(where: { $0.key == "messages" }),
-                let messages = members[k].value.elements
-            {
-                members[k].value = .array(ToolCallIDs.normalize(messages))
-                json = .object(members)
-            }
+            let json = try data.withUnsafeBytes { try JSONValue.parse($0) }
             let renderer = ChatRenderer(variant: variant, addGenerationPrompt: !noGenerationPrompt)
-            let prompt = try renderer.render(request: json, file: request)
+            let prompt = try renderer.render(request: normalized(json), file: request)
             let tokens = ids || output.json ? try BPETokenizer(folder: model).encode(prompt, allowSpecial: true) : []
             if output.json {
                 print(JSONValue.object([("prompt", .string(prompt)), ("ids", .array(tokens.map(JSONValue.int)))]).compactText)
@@ -49,6 +55,38 @@ extension Ingot {
             } else {
                 FileHandle.standardOutput.write(Data(prompt.utf8))
             }
+        }
+
+        private func normalized(_ json: JSONValue) -> JSONValue {
+            guard normalizeIDs, case .object(var members) = json, let k = members.firstIndex(where: { $0.key == "messages" }),
+                let messages = members[k].value.elements
+            else { return json }
+            members[k].value = .array(ToolCallIDs.normalize(messages))
+            return .object(members)
+        }
+
+        /// Batch mode: one request per non-empty line in, one compact JSON object per line out.
+        private func renderBatch(_ path: String) throws {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw FileError(path: path, operation: "open", errno: ENOENT)
+            }
+            let renderer = ChatRenderer(variant: variant, addGenerationPrompt: !noGenerationPrompt)
+            let tokenizer = ids || output.json ? try BPETokenizer(folder: model) : nil
+            var out = ""
+            for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated()
+            where !line.allSatisfy(\.isWhitespace) {
+                let prompt = try renderer.render(request: normalized(try JSONValue.parse(String(line))), file: "\(path):\(n + 1)")
+                var members: [(key: String, value: JSONValue)] = [("prompt", .string(prompt))]
+                if let tokenizer {
+                    members.append(("ids", .array(tokenizer.encode(prompt, allowSpecial: true).map(JSONValue.int))))
+                }
+                out += JSONValue.object(members).compactText + "\n"
+                if out.utf8.count > 1 << 20 {
+                    FileHandle.standardOutput.write(Data(out.utf8))
+                    out = ""
+                }
+            }
+            FileHandle.standardOutput.write(Data(out.utf8))
         }
     }
 }

@@ -1,0 +1,30 @@
+import Foundation
+import TensorIO
+import TestSupport
+import Testing
+
+/// `ingot chat render --requests FILE.jsonl`: the batch mode k2-mini's training script renders its corpus with.
+@Suite("ingot chat render --requests")
+struct ChatRenderBatchTests {
+    @Test("one JSON object per request line, prompts equal to the single-request goldens, ids with --ids")
+    func batch() throws {
+        let model = fixturesFolder() + "/tokenizer/model"
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixturesFolder() + "/chat/render_cases.json"))
+        let cases = try #require(try data.withUnsafeBytes { try JSONValue.parse($0) }["cases"]?.elements)
+        let lines = cases.map { $0["request"]!.compactText }.joined(separator: "\n") + "\n\n"
+        let file = writeTemporaryFile(Array(lines.utf8), name: "requests.jsonl")
+        let r = try runIngot(["chat", "render", model, "--requests", file])
+        #expect(r.status == 0, "\(r.err)")
+        let out = try r.out.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        #expect(out.count == cases.count)
+        for (line, item) in zip(out, cases) {
+            #expect(line["prompt"] == item["prompt"], "\(item["name"]!.compactText)")
+            #expect(line["ids"] == nil)
+        }
+        let ids = try runIngot(["chat", "render", model, "--requests", file, "--ids"])
+        let first = try JSONValue.parse(String(ids.out.split(separator: "\n")[0]))
+        #expect(first["ids"]?.elements?.first?.intValue == 2048 + 10)  // <|im_system|>
+        #expect(try runIngot(["chat", "render", model]).status == 64)
+        #expect(try runIngot(["chat", "render", model, "--request", file, "--requests", file]).status == 64)
+    }
+}
