@@ -45,6 +45,18 @@ demo: release
 	$(RELEASE_BIN) verify $(DEMO_DIR)/k2-small.bundle
 	$(RELEASE_BIN) unpack $(DEMO_DIR)/k2-small.bundle -o $(DEMO_DIR)/k2-small-unpacked
 	diff -r $(DEMO_DIR)/k2-small $(DEMO_DIR)/k2-small-unpacked && echo "demo: bundle round trip is byte-identical"
+	@echo "== k2-mini (fixtures/k2-mini, a trained K2-architecture model): verify, repack, a tool call from the bundle, parity =="
+	$(RELEASE_BIN) verify fixtures/k2-mini/int4
+	$(RELEASE_BIN) repack fixtures/k2-mini/int4 -o $(DEMO_DIR)/k2-mini.bundle --quiet
+	$(RELEASE_BIN) verify $(DEMO_DIR)/k2-mini.bundle
+	head -n 1 fixtures/k2-mini/toolcalls.jsonl > $(DEMO_DIR)/request.json
+	$(RELEASE_BIN) run $(DEMO_DIR)/k2-mini.bundle --request $(DEMO_DIR)/request.json --max-tokens 200
+	@echo "== parity: k2-mini INT4 checkpoint vs its bundle (must be identical) =="
+	$(RELEASE_BIN) eval parity fixtures/k2-mini/int4 $(DEMO_DIR)/k2-mini.bundle --text fixtures/k2-mini/eval.txt --ctx 256 --chunks 8 \
+	  --toolcalls fixtures/k2-mini/toolcalls.jsonl --limit 16 --max-tokens 200 --quiet --report $(DEMO_DIR)/parity-bundle.h5 --html $(DEMO_DIR)/parity-bundle.html
+	@echo "== parity: k2-mini BF16 vs INT4 (the quantization's cost; report only) =="
+	$(RELEASE_BIN) eval parity fixtures/k2-mini/bf16 fixtures/k2-mini/int4 --text fixtures/k2-mini/eval.txt --ctx 256 --chunks 8 \
+	  --toolcalls fixtures/k2-mini/toolcalls.jsonl --limit 16 --max-tokens 200 --quiet --no-thresholds --html $(DEMO_DIR)/parity-int4.html
 
 ## recipes: regenerate the compiled-in copy of recipes/*.yaml.
 recipes:
