@@ -36,7 +36,9 @@ struct K2MiniTests {
             let calls = try JSONValue.parse(r.out)["tool_calls"]?.elements ?? []
             let expected = line["expected"]?["tool_calls"]?.elements ?? []
             #expect(calls.allSatisfy { ($0["id"]?.stringValue ?? "").hasPrefix("functions.") })
-            if !calls.isEmpty, calls.compactMap({ $0["name"]?.stringValue }) == expected.compactMap({ $0["name"]?.stringValue }) { matched += 1 }
+            if !calls.isEmpty, calls.compactMap({ $0["name"]?.stringValue }) == expected.compactMap({ $0["name"]?.stringValue }) {
+                matched += 1
+            }
         }
         // The model is small: the bar is most of them, not all.
         #expect(matched >= 3, "\(matched) of 5 requests gave the expected tool names")
