@@ -1,5 +1,5 @@
 public import Foundation
-public import Inference
+import Inference
 public import TensorIO
 
 #if canImport(FoundationNetworking)

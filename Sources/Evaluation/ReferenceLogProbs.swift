@@ -1,5 +1,5 @@
 import Foundation
-public import Inference
+import Inference
 import TensorIO
 
 /// A reference model's log-probabilities saved once (`ingot eval parity --save-ref FILE`) and reused against many
