@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import TensorIO
 
 /// Hashes the data file's byte stream on its own serial queue, in write order, so SHA-256 runs while the writer
 /// thread is in write(); a dense extent's own hash runs on a second serial queue beside it (the two streams are
@@ -86,10 +87,4 @@ final class ByteBox: @unchecked Sendable {
     // Sendable: never mutated after init.
     let bytes: [UInt8]
     init(_ bytes: [UInt8]) { self.bytes = bytes }
-}
-
-/// Asserts `Sendable` for a pointer whose memory outlives the asynchronous use (kept alive by an owner).
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -183,9 +183,3 @@ struct TensorFiller: Sendable {
         return []
     }
 }
-
-/// Asserts `Sendable` for a buffer that parallel iterations write in disjoint ranges.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}

@@ -110,9 +110,7 @@ public struct LinearWeight: @unchecked Sendable {
             ingot_bf16_to_f32(bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) + r0 * cols, out, n)
         case .dense(.f16):
             let src = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) + r0 * cols
-            if ingot_f16_to_f32(src, out, n) == 0 {
-                for i in 0..<n { out[i] = FloatConversion.float(f16: src[i]) }
-            }
+            if ingot_f16_to_f32(src, out, n) == 0 { FloatConversion.convert(src, dtype: .f16, count: n, into: out) }
         case .dense(.f32):
             (out).update(from: bytes.baseAddress!.assumingMemoryBound(to: Float.self) + r0 * cols, count: n)
         case .fp8Block(let scaleInv, let block):
@@ -161,10 +159,4 @@ func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (Int, Int) -> 
             if begin < end { work.value(begin, end) }
         }
     }
-}
-
-/// Hands a non-Sendable value to concurrent workers that use it without races (disjoint outputs, read-only inputs).
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -1,6 +1,7 @@
 import Checkpoint
 import Dispatch
 import Foundation
+import TensorIO
 
 /// One token's routing: selected experts (ascending) and their final weights.
 struct Route {

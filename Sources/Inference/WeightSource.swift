@@ -52,13 +52,15 @@ func layerOf(_ name: String) -> Int? {
     return rest.split(separator: ".", maxSplits: 1).first.flatMap { Int($0) }
 }
 
-/// Converts a small tensor to f32 values.
+/// Converts a small tensor to f32 values (FloatConversion's exact widening).
 func floats(_ bytes: UnsafeRawBufferPointer, dtype: DType, name: String) throws -> [Float] {
-    switch dtype {
-    case .f32: return Array(bytes.bindMemory(to: Float.self))
-    case .bf16: return bytes.bindMemory(to: UInt16.self).map { FloatConversion.float(bf16: $0) }
-    case .f16: return bytes.bindMemory(to: UInt16.self).map { FloatConversion.float(f16: $0) }
-    default: throw InferenceError.unsupportedDType(tensor: name, dtype: dtype.rawValue)
+    guard dtype.isConvertibleToFloat, let base = bytes.baseAddress else {
+        throw InferenceError.unsupportedDType(tensor: name, dtype: dtype.rawValue)
+    }
+    let count = bytes.count * 8 / dtype.bits
+    return [Float](unsafeUninitializedCapacity: count) { out, n in
+        FloatConversion.convert(base, dtype: dtype, count: count, into: out.baseAddress!)
+        n = count
     }
 }
 

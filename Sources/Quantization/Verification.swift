@@ -302,9 +302,3 @@ public enum Verification {
         return (rows, findings)
     }
 }
-
-/// Asserts `Sendable` for buffers that parallel iterations touch at disjoint indices.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}
