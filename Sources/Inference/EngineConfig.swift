@@ -31,6 +31,8 @@ public struct EngineConfig: Sendable {
     public let ropeAttentionFactor: Float
     /// qk_head_dim^-0.5 × mscale² (YaRN with mscale_all_dim), the softmax scale.
     public let softmaxScale: Float
+    /// How the routed experts' INT4 weights meet the activations (exact f32 unless asked otherwise).
+    public var int4Activations: Int4Activations = .f32
 
     /// Derives the engine's constants.
     public init(_ model: ModelConfig, latentNormEps: LatentNormEps = .transformers) {

@@ -40,11 +40,12 @@ public final class InferenceEngine: @unchecked Sendable {
 
     public init(
         source: any WeightSource, threads: Int = defaultThreads,
-        latentNormEps: EngineConfig.LatentNormEps = .transformers
+        latentNormEps: EngineConfig.LatentNormEps = .transformers, int4Activations: Int4Activations = .f32
     ) throws {
         self.source = source
         self.threads = max(1, threads)
-        let c = EngineConfig(source.config, latentNormEps: latentNormEps)
+        var c = EngineConfig(source.config, latentNormEps: latentNormEps)
+        c.int4Activations = int4Activations
         config = c
         embed = try source.linear("model.embed_tokens", rows: c.vocab, cols: c.hidden)
         finalNorm = try source.vector("model.norm.weight", count: c.hidden)
@@ -163,7 +164,9 @@ public final class InferenceEngine: @unchecked Sendable {
     func linear(_ w: LinearWeight, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
         var y = [Float](repeating: 0, count: tokens * w.rows)
         x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in w.apply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, threads: threads) }
+            y.withUnsafeMutableBufferPointer { yp in
+                w.apply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, threads: threads, activations: config.int4Activations)
+            }
         }
         return y
     }

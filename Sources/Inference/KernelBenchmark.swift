@@ -14,6 +14,8 @@ public enum KernelBenchmark {
         /// Weight bytes read per second (nibbles and scales), GB/s.
         public var gigabytesPerSecond: Double
         public var matrices: Int
+        /// The kernel: exact f32 activations or Q8_0 activations.
+        public var activations: Int4Activations
     }
 
     /// STREAM "copy" (a[i] = b[i] on f64 arrays, bytes counted as read + written, STREAM's convention) with
@@ -42,7 +44,9 @@ public enum KernelBenchmark {
     /// Matrix-vector products over every routed-expert projection of `bundle` grouped by shape (gate/up share one,
     /// down the other), cycling through all of them so the working set is the bundle's experts, not the cache.
     /// Raw bundles only (the mapping is read in place).
-    public static func int4MatVec(bundle: String, threads: Int, seconds: Double = 3) throws -> [Figure] {
+    public static func int4MatVec(
+        bundle: String, threads: Int, seconds: Double = 3, activations: [Int4Activations] = [.f32]
+    ) throws -> [Figure] {
         let weights = try BundleWeights(folder: bundle)
         guard case .none = weights.reader.manifest.compression else {
             throw InferenceError.badRequest("\(bundle) is compressed; benchmark a raw bundle (ingot inflate)")
@@ -58,6 +62,16 @@ public enum KernelBenchmark {
         }
         guard !byShape.isEmpty else { throw InferenceError.badRequest("\(bundle) has no routed experts") }
         var figures: [Figure] = []
+        for mode in activations {
+            figures += measure(byShape, threads: threads, seconds: seconds, activations: mode)
+        }
+        return figures
+    }
+
+    static func measure(
+        _ byShape: [String: [LinearWeight]], threads: Int, seconds: Double, activations mode: Int4Activations
+    ) -> [Figure] {
+        var figures: [Figure] = []
         for (shape, matrices) in byShape.sorted(by: { $0.key < $1.key }) {
             let rows = matrices[0].rows, cols = matrices[0].cols
             var rng = SplitMix64(seed: 7)
@@ -65,19 +79,19 @@ public enum KernelBenchmark {
             var y = [Float](repeating: 0, count: rows)
             let bytesPer = rows * cols / 2 + rows * (cols / 32) * 2
             // Warm-up pass: pages in (the page cache holds the bundle; this measures memory, not disk).
-            for w in matrices { w.apply(x, tokens: 1, into: &y, threads: threads) }
+            for w in matrices { w.apply(x, tokens: 1, into: &y, threads: threads, activations: mode) }
             var done = 0
             let t0 = DispatchTime.now().uptimeNanoseconds
             var elapsed = 0.0
             while elapsed < seconds {
-                for w in matrices { w.apply(x, tokens: 1, into: &y, threads: threads) }
+                for w in matrices { w.apply(x, tokens: 1, into: &y, threads: threads, activations: mode) }
                 done += matrices.count
                 elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             }
             figures.append(
                 Figure(
                     name: shape, rows: rows, cols: cols, gigabytesPerSecond: Double(done * bytesPer) / elapsed / 1e9,
-                    matrices: matrices.count))
+                    matrices: matrices.count, activations: mode))
         }
         return figures
     }

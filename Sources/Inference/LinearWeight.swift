@@ -60,10 +60,16 @@ public struct LinearWeight: @unchecked Sendable {
     /// on the packed data (no f32 copy of the matrix).
     /// `dropPages`: release each block's source pages once used (layer-streamed evaluation of the huge global
     /// matrices); only dense mapped weights have pages to drop.
+    /// `activations`: how INT4 weights meet the activations (dense weights always use f32).
     public func apply(
-        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1, dropPages: Bool = false
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1, dropPages: Bool = false,
+        activations: Int4Activations = .f32
     ) {
         guard tokens > 0, rows > 0 else { return }
+        if isInt4, activations == .q8_0 {
+            applyQ8(x, tokens: tokens, into: y, threads: threads)
+            return
+        }
         switch storage {
         case .int4Packed(let scales):
             let packed = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -102,6 +108,40 @@ public struct LinearWeight: @unchecked Sendable {
         }
     }
 
+    /// The INT4 product on Q8_0-quantized activations (engine_q8.c): x is quantized once, then the integer kernels
+    /// run over row blocks in parallel.
+    func applyQ8(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int) {
+        let cols = self.cols, rows = self.rows, groups = cols / 32
+        let q = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
+        let d = UnsafeMutablePointer<Float>.allocate(capacity: tokens * groups)
+        let sums = UnsafeMutablePointer<Int32>.allocate(capacity: tokens * groups)
+        defer {
+            q.deallocate()
+            d.deallocate()
+            sums.deallocate()
+        }
+        ingot_quantize_q8_0(x, Int64(tokens * cols), q, d, sums, 0)
+        switch storage {
+        case .int4Packed(let scales):
+            let packed = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let s = scales.baseAddress!.assumingMemoryBound(to: UInt16.self)
+            parallelBlocks(count: rows, block: 16, threads: threads) { r0, r1 in
+                ingot_int4_ct_matmul_q8(
+                    packed, s, Int64(rows), Int64(cols), q, d, sums, y, Int64(rows), Int64(tokens), Int64(r0), Int64(r1), 0)
+            }
+        case .int4Tiles(let tileRows):
+            let tiles = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let blocks = (rows + tileRows - 1) / tileRows
+            parallelBlocks(count: blocks, block: 2, threads: threads) { b0, b1 in
+                ingot_int4_tiles_matmul_q8(
+                    tiles, Int64(tileRows), Int64(rows), Int64(cols), q, d, sums, y, Int64(rows), Int64(tokens), Int64(b0),
+                    Int64(b1), 0)
+            }
+        case .dense, .fp8Block:
+            preconditionFailure("applyQ8 on \(storage)")
+        }
+    }
+
     /// Rows [r0, r1) of a dense or FP8 weight as f32 (exact widening; FP8 times its block's scale_inv).
     public func convertRows(_ r0: Int, _ r1: Int, into out: UnsafeMutablePointer<Float>) {
         let n = (r1 - r0) * cols
@@ -135,6 +175,15 @@ public struct LinearWeight: @unchecked Sendable {
             count = cols
         }
     }
+}
+
+/// How INT4 weights meet the activations.
+public enum Int4Activations: String, Sendable, CaseIterable {
+    /// Exact: the f32 weights s × (u − 8) times the f32 activations (the reference; default).
+    case f32
+    /// The activations rounded to Q8_0 per 32 values (llama.cpp's CPU arithmetic for Q4_0), integer dot products:
+    /// about 4× faster here and the same numbers llama.cpp computes from the same weights, but no longer exact.
+    case q8_0
 }
 
 /// F8_E4M3 → f32 for all 256 codes.

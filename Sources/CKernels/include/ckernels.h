@@ -43,6 +43,20 @@ void ingot_int4_tiles_matmul(const uint8_t *tiles, int64_t tile_rows, int64_t ro
                              int64_t ldx, float *y, int64_t ldy, int64_t tokens, int64_t block_begin,
                              int64_t block_end, int portable);
 
+/* ---- opt-in Q8_0-activation INT4 kernels (engine_q8.c) ---- */
+/* Quantizes n values (n a multiple of 32) to Q8_0 as llama.cpp's AVX2 quantize_row_q8_0 does: per 32-value group g,
+   d[g] = f16(amax / 127) as f32, q = round-half-even(x · 127 / amax) as int8, sums[g] = Σ q. */
+void ingot_quantize_q8_0(const float *x, int64_t n, int8_t *q, float *d, int32_t *sums, int portable);
+/* y[t * ldy + r] = Σ_g fma((float)Σ_j (u[r][j] − 8) · q[t][j], scale[r][g] · d[t][g]) in group order, for rows
+   [row_begin, row_end) of a compressed-tensors pack-quantized matrix; xq/xd/xs: `tokens` rows of
+   ingot_quantize_q8_0's output (cols, cols/32, cols/32 per token). Bit-identical to the tiles variant. */
+void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int64_t rows, int64_t cols,
+                             const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
+                             int64_t tokens, int64_t row_begin, int64_t row_end, int portable);
+/* The same over the bundle's int4-tiles layout, row blocks [block_begin, block_end). */
+void ingot_int4_tiles_matmul_q8(const uint8_t *tiles, int64_t tile_rows, int64_t rows, int64_t cols,
+                                const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
+                                int64_t tokens, int64_t block_begin, int64_t block_end, int portable);
 /* BF16 bits → f32 (exact). */
 void ingot_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 

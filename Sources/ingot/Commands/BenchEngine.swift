@@ -24,7 +24,7 @@ extension Ingot {
 
         func execute() throws {
             let copy = KernelBenchmark.streamCopy(threads: threads)
-            let figures = try KernelBenchmark.int4MatVec(bundle: bundle, threads: threads, seconds: seconds)
+            let figures = try KernelBenchmark.int4MatVec(bundle: bundle, threads: threads, seconds: seconds, activations: [.f32, .q8_0])
             if json {
                 let doc = JSONValue.object([
                     ("threads", .int(threads)),
@@ -34,7 +34,8 @@ extension Ingot {
                         .array(
                             figures.map { f in
                                 .object([
-                                    ("shape", .string("\(f.rows)x\(f.cols)")), ("matrices", .int(f.matrices)),
+                                    ("shape", .string("\(f.rows)x\(f.cols)")), ("activations", .string(f.activations.rawValue)),
+                                    ("matrices", .int(f.matrices)),
                                     ("weight_gb_per_s", .double(f.gigabytesPerSecond)),
                                     ("ratio_to_copy", .double(f.gigabytesPerSecond / copy)),
                                 ])
@@ -45,11 +46,12 @@ extension Ingot {
             } else {
                 print(String(format: "STREAM copy (%d threads): %.2f GB/s", threads, copy))
                 for f in figures {
+                    let kind = f.activations == .f32 ? "f32 (exact)" : "q8_0       "
                     print(
-                        String(
-                            format: "INT4 matvec %5d x %5d over %3d matrices: %.2f GB/s of weights = %.2fx copy", f.rows, f.cols,
-                            f.matrices,
-                            f.gigabytesPerSecond, f.gigabytesPerSecond / copy))
+                        String(format: "INT4 matvec %5d x %5d, ", f.rows, f.cols) + "\(kind) activations, "
+                            + String(
+                                format: "over %3d matrices: %.2f GB/s of weights = %.2fx copy", f.matrices, f.gigabytesPerSecond,
+                                f.gigabytesPerSecond / copy))
                 }
             }
         }

@@ -70,6 +70,12 @@ extension Ingot {
         @Option(help: "Worker threads (default: all cores).")
         var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+        @Option(
+            help: ArgumentHelp(
+                "How the candidate's INT4 experts meet the activations: f32 (exact) or q8_0 (llama.cpp's Q4_0 arithmetic), to measure what activation rounding costs.",
+                valueName: "f32|q8_0"))
+        var candInt4Activations: String = "f32"
+
         @Flag(help: "Print a JSON document on stdout.")
         var json = false
 
@@ -77,6 +83,9 @@ extension Ingot {
         var quiet = false
 
         func validate() throws {
+            guard Int4Activations(rawValue: candInt4Activations) != nil else {
+                throw ValidationError("--cand-int4-activations must be f32 or q8_0, got \(candInt4Activations)")
+            }
             guard (candidate == nil) != (endpoint == nil) else { throw ValidationError("give a CAND model or --endpoint URL (not both)") }
             if endpoint != nil && toolcalls == nil { throw ValidationError("--endpoint compares tool calls: give --toolcalls FILE.jsonl") }
             if !textOptions.given && toolcalls == nil && !Self.isSavedReference(reference) {
@@ -89,7 +98,10 @@ extension Ingot {
         func execute() throws {
             let savedReference = Self.isSavedReference(reference) ? try ReferenceLogProbs(path: reference) : nil
             let refEngine = savedReference == nil ? try InferenceEngine(source: openWeights(reference), threads: threads) : nil
-            let candEngine = try candidate.map { try InferenceEngine(source: openWeights($0), threads: threads) }
+            let candEngine = try candidate.map {
+                try InferenceEngine(
+                    source: openWeights($0), threads: threads, int4Activations: Int4Activations(rawValue: candInt4Activations)!)
+            }
             var logitParity: LogitParity?
             if let candEngine, textOptions.given || savedReference != nil {
                 let tokens = try savedReference?.tokens ?? textOptions.tokens(model: reference)

@@ -16,17 +16,27 @@ struct EngineOptions: ParsableArguments {
             valueName: "transformers|config"))
     var latentNormEps: String = "transformers"
 
+    @Option(
+        help: ArgumentHelp(
+            "How INT4 expert weights meet the activations: f32 (exact, the reference) or q8_0 (activations rounded to Q8_0 per 32 values and integer dot products, as llama.cpp computes Q4_0; faster, not exact).",
+            valueName: "f32|q8_0"))
+    var int4Activations: String = "f32"
+
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard EngineConfig.LatentNormEps(rawValue: latentNormEps) != nil else {
             throw ValidationError("--latent-norm-eps must be transformers or config, got \(latentNormEps)")
+        }
+        guard Int4Activations(rawValue: int4Activations) != nil else {
+            throw ValidationError("--int4-activations must be f32 or q8_0, got \(int4Activations)")
         }
     }
 
     /// Opens the model and builds the engine.
     func engine() throws -> InferenceEngine {
         try InferenceEngine(
-            source: openWeights(model), threads: threads, latentNormEps: EngineConfig.LatentNormEps(rawValue: latentNormEps)!)
+            source: openWeights(model), threads: threads, latentNormEps: EngineConfig.LatentNormEps(rawValue: latentNormEps)!,
+            int4Activations: Int4Activations(rawValue: int4Activations)!)
     }
 }
 

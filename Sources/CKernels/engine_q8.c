@@ -1,0 +1,264 @@
+/* Sources/CKernels/engine_q8.c: the engine's opt-in INT4 kernels on Q8_0-quantized activations.
+
+   The default kernels (engine.c) multiply the exact f32 weights s × (u − 8) with f32 activations; they are
+   compute-bound at ≈ 0.2 × this machine's memory bandwidth. These kernels quantize the activations first, exactly as
+   llama.cpp's CPU backend does for Q4_0 × Q8_0 (its AVX2 quantize_row_q8_0), and then work in integers:
+
+     per token and 32-column group g:  amax = max |x_j|,  d = f16(amax / 127) widened to f32,
+                                        id = amax ≠ 0 ? 127 / amax : 0,  q_j = round-half-even(x_j · id)  (int8)
+     per row r:   isum[g] = Σ_j (u[r][j] − 8) · q_j                  (exact in int32)
+                  acc = 0;  for g in order:  acc = fmaf((float)isum[g], scale[r][g] · d[g], acc)
+                  y[r] = acc
+
+   Only the activations are rounded: the weights are still exactly the checkpoint's. The integer sums are exact, so
+   every layout and both code paths (AVX2, portable) give bit-identical results. This is the arithmetic llama.cpp
+   applies to the same Q4_0 weights (up to its f32 accumulation order), which `ingot eval parity` can use to separate
+   a runtime's activation rounding from a conversion error. */
+#include "ckernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+static int have_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) ? 1 : 0;
+    }
+    return cached;
+}
+
+static inline float bf16f(uint16_t b) {
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ---------- activation quantization ---------- */
+
+static void quantize_scalar(const float *x, int64_t n, int8_t *q, float *d, int32_t *sums) {
+    for (int64_t g = 0; g < n / 32; g++) {
+        const float *xg = x + 32 * g;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xg[j]));
+        d[g] = (float)(_Float16)(amax / 127.0f);
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++) {
+            int v = (int)nearbyintf(xg[j] * id);
+            q[32 * g + j] = (int8_t)v;
+            s += v;
+        }
+        sums[g] = s;
+    }
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void quantize_avx2(const float *x, int64_t n, int8_t *q, float *d,
+                                                                   int32_t *sums) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t g = 0; g < n / 32; g++) {
+        const float *xg = x + 32 * g;
+        __m256 v[4];
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(xg + 8 * k);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        d[g] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(amax / 127.0f), _MM_FROUND_TO_NEAREST_INT)));
+        const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+        __m256i i[4];
+        for (int k = 0; k < 4; k++)
+            i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        sums[g] = _mm_cvtsi128_si32(s4);
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(q + 32 * g), p);
+    }
+}
+
+void ingot_quantize_q8_0(const float *x, int64_t n, int8_t *q, float *d, int32_t *sums, int portable) {
+    if (!portable && have_avx2())
+        quantize_avx2(x, n, q, d, sums);
+    else
+        quantize_scalar(x, n, q, d, sums);
+}
+
+/* ---------- portable matmul paths ---------- */
+
+static void ct_q8_scalar(const uint8_t *packed, const uint16_t *scales, int64_t cols, const int8_t *xq, const float *xd,
+                         float *y, int64_t ldy, int64_t tokens, int64_t r0, int64_t r1) {
+    const int64_t groups = cols / 32;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t t = 0; t < tokens; t++) {
+            float acc = 0;
+            for (int64_t g = 0; g < groups; g++) {
+                const uint8_t *p = packed + r * (cols / 2) + g * 16;
+                const int8_t *q = xq + t * cols + g * 32;
+                int32_t isum = 0;
+                for (int j = 0; j < 16; j++) isum += ((p[j] & 15) - 8) * q[2 * j] + ((p[j] >> 4) - 8) * q[2 * j + 1];
+                acc = fmaf((float)isum, bf16f(scales[r * groups + g]) * xd[t * groups + g], acc);
+            }
+            y[t * ldy + r] = acc;
+        }
+}
+
+static void tiles_q8_scalar(const uint8_t *tiles, int64_t tile_rows, int64_t rows, int64_t cols, const int8_t *xq,
+                            const float *xd, float *y, int64_t ldy, int64_t tokens, int64_t b0, int64_t b1) {
+    const int64_t groups = cols / 32, tile_bytes = tile_rows * 18;
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t i = 0; i < tile_rows && b * tile_rows + i < rows; i++)
+            for (int64_t t = 0; t < tokens; t++) {
+                float acc = 0;
+                for (int64_t g = 0; g < groups; g++) {
+                    const uint8_t *tile = tiles + (b * groups + g) * tile_bytes, *p = tile + i * 16;
+                    const int8_t *q = xq + t * cols + g * 32;
+                    uint16_t sb;
+                    memcpy(&sb, tile + tile_rows * 16 + i * 2, 2);
+                    int32_t isum = 0;
+                    for (int j = 0; j < 16; j++) isum += ((p[j] & 15) - 8) * q[j] + ((p[j] >> 4) - 8) * q[j + 16];
+                    acc = fmaf((float)isum, bf16f(sb) * xd[t * groups + g], acc);
+                }
+                y[t * ldy + b * tile_rows + i] = acc;
+            }
+}
+
+/* ---------- AVX2 paths: eight rows at a time, one lane per row ---------- */
+
+#ifndef Q8_PREFETCH
+#define Q8_PREFETCH 2048
+#endif
+
+/* Σ u·q of two rows' 16 packed bytes (one 256-bit vector: row a in the low half, row b in the high half) against the
+   activation bytes that pair with the low nibbles (`xl`) and the high nibbles (`xh`), as 8 + 8 int16 partial sums.
+   u ≤ 15 and |q| ≤ 127: each maddubs lane is at most 2·15·127 = 3810 in magnitude and each partial at most 7620. */
+__attribute__((target("avx2"))) static inline __m256i pair_dot(__m256i v, __m256i xl, __m256i xh) {
+    const __m256i m = _mm256_set1_epi8(15);
+    __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+    return _mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh));
+}
+
+/* The eight rows' Σ u·q as int32, lanes in the order r0 r2 r4 r6 r1 r3 r5 r7 (p[k] holds rows 2k, 2k + 1). Two
+   levels of pairwise int16 sums stay ≤ 4 · 7620 = 30480 (no wrap-around); the last level widens to int32. */
+__attribute__((target("avx2"))) static inline __m256i rows8(const __m256i p[4]) {
+    __m256i s = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
+    return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+}
+
+/* scale[i] · d for the eight rows (BF16 scales at `sc`, natural order), in rows8's lane order. */
+__attribute__((target("avx2,fma"))) static inline __m256 row_scales(const uint16_t *sc, float d) {
+    const __m128i order = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    __m128i b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)sc), order);
+    __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16);
+    return _mm256_mul_ps(_mm256_castsi256_ps(w), _mm256_set1_ps(d));
+}
+
+/* Writes the eight lanes (rows8 order) to y[row0 + 0..7], only rows below `rows`. */
+static inline void store_rows8(const float lanes[8], float *y, int64_t row0, int64_t rows) {
+    static const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    for (int k = 0; k < 8; k++)
+        if (row0 + order[k] < rows) y[row0 + order[k]] = lanes[k];
+}
+
+__attribute__((target("avx2,fma"))) static void tiles_q8_avx2(const uint8_t *tiles, int64_t rows, int64_t cols,
+                                                              const int8_t *xq, const float *xd, const int32_t *xs,
+                                                              float *y, int64_t ldy, int64_t tokens, int64_t b0,
+                                                              int64_t b1) {
+    const int64_t groups = cols / 32;
+    for (int64_t b = b0; b < b1; b++) {
+        const uint8_t *block = tiles + b * groups * 144;
+        for (int64_t t = 0; t < tokens; t++) {
+            const int8_t *q = xq + t * cols;
+            const float *d = xd + t * groups;
+            const int32_t *s = xs + t * groups;
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t g = 0; g < groups; g++) {
+                const uint8_t *tile = block + g * 144;
+                /* One core's hardware prefetch does not keep enough lines in flight for a read-only stream. */
+                _mm_prefetch((const char *)(tile + Q8_PREFETCH), _MM_HINT_T0);
+                _mm_prefetch((const char *)(tile + Q8_PREFETCH + 64), _MM_HINT_T0);
+                _mm_prefetch((const char *)(tile + Q8_PREFETCH + 128), _MM_HINT_T0);
+                const __m256i xl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 32 * g)));
+                const __m256i xh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 32 * g + 16)));
+                __m256i p[4];
+                for (int k = 0; k < 4; k++) p[k] = pair_dot(_mm256_loadu_si256((const __m256i *)(tile + 32 * k)), xl, xh);
+                /* Σ (u − 8)·q = Σ u·q − 8 Σ q */
+                __m256i isum = _mm256_sub_epi32(rows8(p), _mm256_set1_epi32(8 * s[g]));
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), row_scales((const uint16_t *)(tile + 128), d[g]), acc);
+            }
+            float lanes[8];
+            _mm256_storeu_ps(lanes, acc);
+            store_rows8(lanes, y + t * ldy, b * 8, rows);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed, const uint16_t *scales, int64_t rows,
+                                                           int64_t cols, const int8_t *xq, const float *xd,
+                                                           const int32_t *xs, float *y, int64_t ldy, int64_t tokens,
+                                                           int64_t r0, int64_t r1) {
+    const int64_t groups = cols / 32, row_bytes = cols / 2;
+    /* Within each 16-byte half: even-indexed bytes first, then odd ones. */
+    const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12,
+                                           14, 1, 3, 5, 7, 9, 11, 13, 15);
+    for (int64_t r = r0; r < r1; r += 8) {
+        int64_t n = r1 - r < 8 ? r1 - r : 8;
+        const uint8_t *row[8];
+        for (int k = 0; k < 8; k++) row[k] = packed + (r + (k < n ? k : n - 1)) * row_bytes;
+        uint16_t sc[8];
+        for (int64_t t = 0; t < tokens; t++) {
+            const int8_t *q = xq + t * cols;
+            const float *d = xd + t * groups;
+            const int32_t *s = xs + t * groups;
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t g = 0; g < groups; g++) {
+                if ((g & 3) == 0)
+                    for (int k = 0; k < 8; k++) _mm_prefetch((const char *)(row[k] + g * 16 + Q8_PREFETCH / 2), _MM_HINT_T0);
+                /* Low nibbles hold the even elements, high nibbles the odd ones. */
+                __m256i xv = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(q + 32 * g)), split);
+                const __m256i xl = _mm256_permute4x64_epi64(xv, 0x88), xh = _mm256_permute4x64_epi64(xv, 0xdd);
+                __m256i p[4];
+                for (int k = 0; k < 4; k++) {
+                    __m256i v = _mm256_inserti128_si256(
+                        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row[2 * k] + g * 16))),
+                        _mm_loadu_si128((const __m128i *)(row[2 * k + 1] + g * 16)), 1);
+                    p[k] = pair_dot(v, xl, xh);
+                }
+                for (int k = 0; k < 8; k++) sc[k] = scales[(r + (k < n ? k : n - 1)) * groups + g];
+                __m256i isum = _mm256_sub_epi32(rows8(p), _mm256_set1_epi32(8 * s[g]));
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), row_scales(sc, d[g]), acc);
+            }
+            float lanes[8];
+            _mm256_storeu_ps(lanes, acc);
+            store_rows8(lanes, y + t * ldy, r, r + n < rows ? r + n : rows);
+        }
+    }
+}
+
+/* ---------- entry points ---------- */
+
+void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int64_t rows, int64_t cols,
+                             const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
+                             int64_t tokens, int64_t row_begin, int64_t row_end, int portable) {
+    if (!portable && have_avx2())
+        ct_q8_avx2(packed, scales, rows, cols, xq, xd, xs, y, ldy, tokens, row_begin, row_end);
+    else
+        ct_q8_scalar(packed, scales, cols, xq, xd, y, ldy, tokens, row_begin, row_end);
+}
+
+void ingot_int4_tiles_matmul_q8(const uint8_t *tiles, int64_t tile_rows, int64_t rows, int64_t cols,
+                                const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
+                                int64_t tokens, int64_t block_begin, int64_t block_end, int portable) {
+    if (!portable && tile_rows == 8 && have_avx2())
+        tiles_q8_avx2(tiles, rows, cols, xq, xd, xs, y, ldy, tokens, block_begin, block_end);
+    else
+        tiles_q8_scalar(tiles, tile_rows, rows, cols, xq, xd, y, ldy, tokens, block_begin, block_end);
+}
