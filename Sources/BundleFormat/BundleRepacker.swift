@@ -122,6 +122,8 @@ final class RepackJob: @unchecked Sendable {
     /// Everything that must agree between a resumed run, the slices of a merge, and the first run.
     let identity: JSONValue
     let progress: ByteProgress
+    /// The source shards, read with pread (SourceReader.swift).
+    let sources = SourceFiles()
 
     init(model: ModelFolder, output: String, options: BundleRepacker.Options) throws {
         self.model = model

@@ -54,24 +54,30 @@ enum ExpertBuilder {
             guard let (packedFile, packedInfo) = tensors.lookup(packedName), let (scaleFile, scaleInfo) = tensors.lookup(scaleName) else {
                 throw SafetensorsError.missingTensor(file: job.model.folder, tensor: packedName)
             }
-            let packed = packedFile.bytes(of: packedInfo), scales = scaleFile.bytes(of: scaleInfo)
-            var stats = ScaleStatistics()
-            stats.add(bf16: scales)
-            if stats.bad > 0 {
-                throw BundleError.inputHasFindings(
-                    model: job.model.folder,
-                    findings: [
-                        "error: layer \(layer) expert \(expert) \(scaleName): \(stats.nan) NaN, \(stats.infinite) infinite, "
-                            + "\(stats.zero) zero, \(stats.negative) negative scales; run ingot verify"
-                    ])
+            // pread, not the mapping: see SourceReader.swift (page faults read a small window at a time).
+            let packedBytes = try job.sources.bytes(
+                packedFile.path, offset: packedFile.header.dataStart + packedInfo.begin, count: packedInfo.byteCount)
+            let scaleBytes = try job.sources.bytes(
+                scaleFile.path, offset: scaleFile.header.dataStart + scaleInfo.begin, count: scaleInfo.byteCount)
+            try packedBytes.withUnsafeBytes { packed in
+                try scaleBytes.withUnsafeBytes { scales in
+                    var stats = ScaleStatistics()
+                    stats.add(bf16: scales)
+                    if stats.bad > 0 {
+                        throw BundleError.inputHasFindings(
+                            model: job.model.folder,
+                            findings: [
+                                "error: layer \(layer) expert \(expert) \(scaleName): \(stats.nan) NaN, \(stats.infinite) infinite, "
+                                    + "\(stats.zero) zero, \(stats.negative) negative scales; run ingot verify"
+                            ])
+                    }
+                    raw.withUnsafeMutableBytes { out in
+                        job.layout.tile(
+                            packed: packed, scales: scales, rows: p.rows, columns: p.columns,
+                            into: UnsafeMutableRawBufferPointer(rebasing: out[p.offset..<(p.offset + p.bytes)]))
+                    }
+                }
             }
-            raw.withUnsafeMutableBytes { out in
-                job.layout.tile(
-                    packed: packed, scales: scales, rows: p.rows, columns: p.columns,
-                    into: UnsafeMutableRawBufferPointer(rebasing: out[p.offset..<(p.offset + p.bytes)]))
-            }
-            packedFile.mapping.release(offset: packedFile.header.dataStart + packedInfo.begin, count: packedInfo.byteCount)
-            scaleFile.mapping.release(offset: scaleFile.header.dataStart + scaleInfo.begin, count: scaleInfo.byteCount)
         }
         let stored: [UInt8]
         switch job.options.compression {

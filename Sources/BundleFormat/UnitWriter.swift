@@ -199,31 +199,28 @@ final class UnitWriter {
         }
     }
 
-    /// Streams a dense tensor from the source mapping in 64 MiB pieces; the hashing queue hashes each piece (file
-    /// and extent) and then releases its source pages.
+    /// Streams a dense tensor from the source file: a reader thread preads 16 MiB pieces ahead of the writer, the
+    /// writer appends each, the hashing queues hash it (file and extent) and then hand the piece back for reuse.
     func writeDense(_ name: String, at offset: Int, to out: DataFile, hasher: StreamHasher, extent k: Int) throws -> ExtentRecord {
         guard let (file, info) = job.model.tensors.lookup(name) else {
             throw SafetensorsError.missingTensor(file: job.model.folder, tensor: name)
         }
-        let bytes = file.bytes(of: info)
-        let base = file.header.dataStart + info.begin
-        // Read-ahead: writing from the mapping faults pages in synchronously, a small window at a time; asking for
-        // the next piece while this one is written keeps the source disk busy (cp gets the same from read()).
-        file.mapping.adviseWillNeed(offset: base, count: min(bytes.count, 64 << 20))
-        var done = 0
-        repeat {
-            let end = min(bytes.count, done + (64 << 20))
-            if end < bytes.count { file.mapping.adviseWillNeed(offset: base + end, count: min(bytes.count - end, 64 << 20)) }
-            let piece = UnsafeRawBufferPointer(rebasing: bytes[done..<end])
+        let count = info.byteCount
+        let reader = RangeReader(
+            fd: try job.sources.descriptor(file.path), path: file.path, offset: file.header.dataStart + info.begin, count: count)
+        defer { reader.stop() }
+        var written = 0
+        while let chunk = try reader.next() {
+            let piece = chunk.bytes
             try out.write(piece)
-            let releaseAt = file.header.dataStart + info.begin + done, count = end - done
-            hasher.add(piece, owner: file, extent: k) { file.mapping.release(offset: releaseAt, count: count) }
-            job.progress.add(end - done)
-            done = end
-        } while done < bytes.count
+            hasher.add(piece, owner: chunk, extent: k) { reader.recycle(chunk) }
+            job.progress.add(piece.count)
+            written += piece.count
+        }
+        guard written == count else { throw FileError(path: file.path, operation: "read (\(name) ends early)", errno: EIO) }
         hasher.finishExtent(k)
         // The digest is filled in from the hashing queue when the unit finishes.
-        return ExtentRecord(offset: offset, storedBytes: bytes.count, bytes: bytes.count, sha256: String(repeating: "0", count: 64))
+        return ExtentRecord(offset: offset, storedBytes: count, bytes: count, sha256: String(repeating: "0", count: 64))
     }
 
     /// The unit's part of the manifest.
