@@ -26,7 +26,7 @@ let package = Package(
         // verify's hot loops in C with AVX2 (see Sources/CKernels/include/ckernels.h for why).
         .target(name: "CKernels", path: "Sources/CKernels", publicHeadersPath: "include"),
         .target(name: "Quantization", dependencies: ["TensorIO", "Checkpoint", "CKernels"]),
-        .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CZstd", crypto]),
+        .target(name: "BundleFormat", dependencies: ["TensorIO", "Checkpoint", "Quantization", "CKernels", "CZstd", crypto]),
         // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
         .target(name: "Tokenizer", dependencies: ["TensorIO"]),
         .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Tokenizer"]),

@@ -74,14 +74,22 @@ public enum BundleRepacker {
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         try job.claimFolder()
         var written = 0, skipped = 0, resumed = 0
-        for unit in job.units where job.isMine(unit) {
-            if fm.fileExists(atPath: job.path(unit.name + ".bin")) && fm.fileExists(atPath: job.path(unit.name + ".json")) {
-                skipped += 1
-                continue
+        let tail = UnitTail()
+        do {
+            for unit in job.units where job.isMine(unit) {
+                try tail.check()
+                if fm.fileExists(atPath: job.path(unit.name + ".bin")) && fm.fileExists(atPath: job.path(unit.name + ".json")) {
+                    skipped += 1
+                    continue
+                }
+                resumed += try UnitWriter(job: job, unit: unit).run(tail: tail)
+                written += 1
             }
-            resumed += try UnitWriter(job: job, unit: unit).run()
-            written += 1
+        } catch {
+            try? tail.wait()
+            throw error
         }
+        try tail.wait()
         var finalized = false
         if options.shard == nil {
             try BundleAssembler.finalize(folder: output, units: job.units.map(\.name))

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import TensorIO
 
@@ -22,6 +23,26 @@ final class DataFile {
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         try BufferedOutput.writeAll(fd: fd, bytes, path: path)
+    }
+
+    /// Appends `count` bytes of the file open as `source` from `offset` with copy_file_range (an in-kernel page cache
+    /// copy, as `cp` does). Returns the bytes copied, fewer than `count` only when the kernel cannot copy between
+    /// these files (another file system, no support): the caller writes the rest itself.
+    func copy(from source: Int32, sourcePath: String, offset: Int, count: Int) throws -> Int {
+        var position = Int64(offset)
+        var done = 0
+        while done < count {
+            let n = ingot_copy_file_range(source, &position, fd, count - done)
+            if n == -Int64(EINTR) { continue }
+            if done == 0 && [EXDEV, ENOSYS, EINVAL, EOPNOTSUPP, EBADF].contains(Int32(-n)) { return 0 }
+            guard n > 0 else {
+                throw FileError(
+                    path: n == 0 ? sourcePath : path, operation: n == 0 ? "read (file ends early)" : "copy_file_range",
+                    errno: n == 0 ? EIO : Int32(-n))
+            }
+            done += Int(n)
+        }
+        return done
     }
 
     func writeZeros(_ count: Int) throws {

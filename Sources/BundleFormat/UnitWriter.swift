@@ -49,8 +49,10 @@ final class UnitWriter {
         return records
     }
 
-    /// Writes the unit; returns how many extents were taken over from an earlier run's journal.
-    func run() throws -> Int {
+    /// Writes the unit; returns how many extents were taken over from an earlier run's journal. The unit's tail
+    /// (waiting for its hashes, the final fsync, its manifest fragment, the rename to NAME.bin) runs on `tail` when
+    /// given, so the next unit's reads and writes start while this one's last bytes reach the disk.
+    func run(tail: UnitTail? = nil) throws -> Int {
         let fm = FileManager.default
         let partialBytes = ((try? fm.attributesOfItem(atPath: partialPath))?[.size] as? Int) ?? 0
         var records = fm.fileExists(atPath: partialPath) ? Self.readJournal(journalPath, partialBytes: partialBytes) : []
@@ -160,16 +162,19 @@ final class UnitWriter {
             throw error
         }
         group.wait()
-        let (fileSHA, denseDigests) = hasher.finish()
-        for (k, digest) in denseDigests {
-            let r = records[k]
-            records[k] = ExtentRecord(offset: r.offset, storedBytes: r.storedBytes, bytes: r.bytes, sha256: digest)
+        let finish = { [self] in
+            let (fileSHA, denseDigests) = hasher.finish()
+            for (k, digest) in denseDigests {
+                let r = records[k]
+                records[k] = ExtentRecord(offset: r.offset, storedBytes: r.storedBytes, bytes: r.bytes, sha256: digest)
+            }
+            try out.close()
+            try journal.close()
+            try writeFragment(records, fileBytes: records.last.map { $0.offset + $0.storedBytes } ?? 0, fileSHA: fileSHA)
+            try AtomicFile.commit(temporary: partialPath, to: job.path(unit.name + ".bin"))
+            try? fm.removeItem(atPath: journalPath)
         }
-        try out.close()
-        try journal.close()
-        try writeFragment(records, fileBytes: records.last.map { $0.offset + $0.storedBytes } ?? 0, fileSHA: fileSHA)
-        try AtomicFile.commit(temporary: partialPath, to: job.path(unit.name + ".bin"))
-        try? fm.removeItem(atPath: journalPath)
+        if let tail { tail.submit(finish) } else { try finish() }
         return resumed
     }
 
@@ -199,25 +204,40 @@ final class UnitWriter {
         }
     }
 
-    /// Streams a dense tensor from the source file: a reader thread preads 16 MiB pieces ahead of the writer, the
-    /// writer appends each, the hashing queues hash it (file and extent) and then hand the piece back for reuse.
+    /// Copies a dense tensor from the source file in 16 MiB pieces with copy_file_range (one in-kernel copy, as `cp`);
+    /// the hashing queues then hash each piece (file and extent) from the source mapping, whose pages the copy has
+    /// just brought into the page cache, and release them. Where the kernel cannot copy between the two files, a
+    /// reader thread preads ahead of the writer instead.
     func writeDense(_ name: String, at offset: Int, to out: DataFile, hasher: StreamHasher, extent k: Int) throws -> ExtentRecord {
         guard let (file, info) = job.model.tensors.lookup(name) else {
             throw SafetensorsError.missingTensor(file: job.model.folder, tensor: name)
         }
-        let count = info.byteCount
-        let reader = RangeReader(
-            fd: try job.sources.descriptor(file.path), path: file.path, offset: file.header.dataStart + info.begin, count: count)
-        defer { reader.stop() }
-        var written = 0
-        while let chunk = try reader.next() {
-            let piece = chunk.bytes
-            try out.write(piece)
-            hasher.add(piece, owner: chunk, extent: k) { reader.recycle(chunk) }
-            job.progress.add(piece.count)
-            written += piece.count
+        let count = info.byteCount, base = file.header.dataStart + info.begin
+        let source = try job.sources.descriptor(file.path)
+        let mapped = file.bytes(of: info)
+        var done = 0
+        while done < count {
+            let want = min(16 << 20, count - done)
+            let copied = try out.copy(from: source, sourcePath: file.path, offset: base + done, count: want)
+            if copied == 0 { break }
+            let piece = UnsafeRawBufferPointer(rebasing: mapped[done..<(done + copied)])
+            let releaseAt = base + done
+            hasher.add(piece, owner: file, extent: k) { file.mapping.release(offset: releaseAt, count: copied) }
+            job.progress.add(copied)
+            done += copied
         }
-        guard written == count else { throw FileError(path: file.path, operation: "read (\(name) ends early)", errno: EIO) }
+        if done < count {
+            let reader = RangeReader(fd: source, path: file.path, offset: base + done, count: count - done)
+            defer { reader.stop() }
+            while let chunk = try reader.next() {
+                let piece = chunk.bytes
+                try out.write(piece)
+                hasher.add(piece, owner: chunk, extent: k) { reader.recycle(chunk) }
+                job.progress.add(piece.count)
+                done += piece.count
+            }
+        }
+        guard done == count else { throw FileError(path: file.path, operation: "read (\(name) ends early)", errno: EIO) }
         hasher.finishExtent(k)
         // The digest is filled in from the hashing queue when the unit finishes.
         return ExtentRecord(offset: offset, storedBytes: count, bytes: count, sha256: String(repeating: "0", count: 64))
@@ -255,6 +275,34 @@ final class UnitWriter {
             ("expert_order", unit.expertOrder.map { BundleManifest.orderJSON([(unit.layer ?? 0, $0)]) } ?? .array([])),
         ])
         try AtomicFile.write(fragment.prettyText + "\n", to: job.path(unit.name + ".json"))
+    }
+}
+
+/// Finishes units one after another on a serial queue behind the writer (UnitWriter.run(tail:)); the first failure is
+/// kept and rethrown by ``wait()``, and later units' tails are skipped after it.
+final class UnitTail: @unchecked Sendable {
+    // Sendable: `failure` is guarded by `lock`; the blocks run on `queue` only.
+    private let queue = DispatchQueue(label: "ingot.repack.unit-tail")
+    private let lock = NSLock()
+    private var failure: (any Error)?
+
+    func submit(_ block: @escaping () throws -> Void) {
+        let work = UnsafeTransfer(block)
+        queue.async { [self] in
+            guard (lock.withLock { failure }) == nil else { return }
+            do { try work.value() } catch { lock.withLock { failure = failure ?? error } }
+        }
+    }
+
+    /// Rethrows an earlier tail's failure without waiting.
+    func check() throws {
+        if let error = lock.withLock({ failure }) { throw error }
+    }
+
+    /// Waits for every submitted tail; rethrows the first failure.
+    func wait() throws {
+        queue.sync {}
+        try check()
     }
 }
 

@@ -63,4 +63,9 @@ void ingot_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 /* F16 bits → f32 with F16C; returns 0 (and writes nothing) when the CPU lacks it. */
 int ingot_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 
+/* ---- system calls (syscalls.c) ---- */
+/* copy_file_range(2) from fd_in at *offset_in (advanced by the bytes copied) to fd_out at its file position: the
+   kernel copies page cache to page cache, no user-space buffer. Returns the bytes copied, 0 at end of file, or
+   −errno. */
+int64_t ingot_copy_file_range(int fd_in, int64_t *offset_in, int fd_out, size_t count);
 #endif
