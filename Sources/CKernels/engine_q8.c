@@ -15,25 +15,10 @@
    applies to the same Q4_0 weights (up to its f32 accumulation order), which `ingot eval parity` can use to separate
    a runtime's activation rounding from a conversion error. */
 #include "ckernels.h"
+#include "engine_common.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-static int have_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) ? 1 : 0;
-    }
-    return cached;
-}
-
-static inline float bf16f(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 /* ---------- activation quantization ---------- */
 
@@ -86,7 +71,7 @@ __attribute__((target("avx2,fma,f16c"))) static void quantize_avx2(const float *
 }
 
 void ingot_quantize_q8_0(const float *x, int64_t n, int8_t *q, float *d, int32_t *sums, int portable) {
-    if (!portable && have_avx2())
+    if (!portable && have_avx2_fma())
         quantize_avx2(x, n, q, d, sums);
     else
         quantize_scalar(x, n, q, d, sums);
@@ -105,7 +90,7 @@ static void ct_q8_scalar(const uint8_t *packed, const uint16_t *scales, int64_t 
                 const int8_t *q = xq + t * cols + g * 32;
                 int32_t isum = 0;
                 for (int j = 0; j < 16; j++) isum += ((p[j] & 15) - 8) * q[2 * j] + ((p[j] >> 4) - 8) * q[2 * j + 1];
-                acc = fmaf((float)isum, bf16f(scales[r * groups + g]) * xd[t * groups + g], acc);
+                acc = fmaf((float)isum, bf16_to_f32(scales[r * groups + g]) * xd[t * groups + g], acc);
             }
             y[t * ldy + r] = acc;
         }
@@ -125,7 +110,7 @@ static void tiles_q8_scalar(const uint8_t *tiles, int64_t tile_rows, int64_t row
                     memcpy(&sb, tile + tile_rows * 16 + i * 2, 2);
                     int32_t isum = 0;
                     for (int j = 0; j < 16; j++) isum += ((p[j] & 15) - 8) * q[j] + ((p[j] >> 4) - 8) * q[j + 16];
-                    acc = fmaf((float)isum, bf16f(sb) * xd[t * groups + g], acc);
+                    acc = fmaf((float)isum, bf16_to_f32(sb) * xd[t * groups + g], acc);
                 }
                 y[t * ldy + b * tile_rows + i] = acc;
             }
@@ -161,6 +146,13 @@ __attribute__((target("avx2,fma"))) static inline __m256 row_scales(const uint16
     return _mm256_mul_ps(_mm256_castsi256_ps(w), _mm256_set1_ps(d));
 }
 
+/* acc += (float)(Σ u·q − 8 Σ q) · scale · d for one group of the eight rows (Σ (u − 8)·q = Σ u·q − 8 Σ q). */
+__attribute__((target("avx2,fma"))) static inline __m256 group_step(const __m256i p[4], int32_t sum_q, const uint16_t *sc, float d,
+                                                                   __m256 acc) {
+    __m256i isum = _mm256_sub_epi32(rows8(p), _mm256_set1_epi32(8 * sum_q));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), row_scales(sc, d), acc);
+}
+
 /* Writes the eight lanes (rows8 order) to y[row0 + 0..7], only rows below `rows`. */
 static inline void store_rows8(const float lanes[8], float *y, int64_t row0, int64_t rows) {
     static const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
@@ -190,9 +182,7 @@ __attribute__((target("avx2,fma"))) static void tiles_q8_avx2(const uint8_t *til
                 const __m256i xh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 32 * g + 16)));
                 __m256i p[4];
                 for (int k = 0; k < 4; k++) p[k] = pair_dot(_mm256_loadu_si256((const __m256i *)(tile + 32 * k)), xl, xh);
-                /* Σ (u − 8)·q = Σ u·q − 8 Σ q */
-                __m256i isum = _mm256_sub_epi32(rows8(p), _mm256_set1_epi32(8 * s[g]));
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), row_scales((const uint16_t *)(tile + 128), d[g]), acc);
+                acc = group_step(p, s[g], (const uint16_t *)(tile + 128), d[g], acc);
             }
             float lanes[8];
             _mm256_storeu_ps(lanes, acc);
@@ -233,8 +223,7 @@ __attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed
                     p[k] = pair_dot(v, xl, xh);
                 }
                 for (int k = 0; k < 8; k++) sc[k] = scales[(r + (k < n ? k : n - 1)) * groups + g];
-                __m256i isum = _mm256_sub_epi32(rows8(p), _mm256_set1_epi32(8 * s[g]));
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), row_scales(sc, d[g]), acc);
+                acc = group_step(p, s[g], sc, d[g], acc);
             }
             float lanes[8];
             _mm256_storeu_ps(lanes, acc);
@@ -248,7 +237,7 @@ __attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed
 void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int64_t rows, int64_t cols,
                              const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
                              int64_t tokens, int64_t row_begin, int64_t row_end, int portable) {
-    if (!portable && have_avx2())
+    if (!portable && have_avx2_fma())
         ct_q8_avx2(packed, scales, rows, cols, xq, xd, xs, y, ldy, tokens, row_begin, row_end);
     else
         ct_q8_scalar(packed, scales, cols, xq, xd, y, ldy, tokens, row_begin, row_end);
@@ -257,7 +246,7 @@ void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int6
 void ingot_int4_tiles_matmul_q8(const uint8_t *tiles, int64_t tile_rows, int64_t rows, int64_t cols,
                                 const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
                                 int64_t tokens, int64_t block_begin, int64_t block_end, int portable) {
-    if (!portable && tile_rows == 8 && have_avx2())
+    if (!portable && tile_rows == 8 && have_avx2_fma())
         tiles_q8_avx2(tiles, rows, cols, xq, xd, xs, y, ldy, tokens, block_begin, block_end);
     else
         tiles_q8_scalar(tiles, tile_rows, rows, cols, xq, xd, y, ldy, tokens, block_begin, block_end);
