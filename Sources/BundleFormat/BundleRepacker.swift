@@ -23,6 +23,9 @@ public enum BundleRepacker {
         public var progress: (@Sendable (Int, Int) -> Void)?
         /// Journal sync interval (bytes of data between fsyncs).
         public var syncBytes: Int
+        /// Copy dense tensors with copy_file_range (in-kernel, as `cp`); false reads and writes them through buffers
+        /// (also the automatic fallback where the kernel cannot copy between the two files).
+        public var kernelCopy = true
 
         /// Creates options.
         public init(

@@ -55,19 +55,19 @@ final class SourceFiles: @unchecked Sendable {
 
 /// Reads one byte range of a file in order, `chunkBytes` at a time, on its own thread, at most `depth` chunks ahead
 /// of the consumer: the disk reads while the writer writes and the hashing queues hash, as in `cp`.
-final class RangeReader: @unchecked Sendable {
+package final class RangeReader: @unchecked Sendable {
     // Sendable: all mutable state is guarded by `condition`.
 
     /// One piece of the range; owns its memory, so a hashing queue that still holds it keeps it valid.
-    final class Chunk: @unchecked Sendable {
+    package final class Chunk: @unchecked Sendable {
         // Sendable: written by the reader thread before it is handed over, read-only afterwards.
         let storage: UnsafeMutableRawBufferPointer
-        var count = 0
+        package var count = 0
         init(capacity: Int) {
             storage = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 4096)
         }
         deinit { storage.deallocate() }
-        var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[0..<count]) }
+        package var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[0..<count]) }
     }
 
     private let condition = NSCondition()
@@ -79,7 +79,7 @@ final class RangeReader: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
 
     /// Starts reading `count` bytes at `offset` of the file open as `fd`.
-    init(fd: Int32, path: String, offset: Int, count: Int, chunkBytes: Int = 16 << 20, depth: Int = 4) {
+    package init(fd: Int32, path: String, offset: Int, count: Int, chunkBytes: Int = 16 << 20, depth: Int = 4) {
         let chunk = max(1, min(chunkBytes, count))
         free = (0..<max(1, min(depth, (count + chunk - 1) / chunk))).map { _ in Chunk(capacity: chunk) }
         _ = posix_fadvise(fd, off_t(offset), off_t(count), Int32(POSIX_FADV_SEQUENTIAL))
@@ -121,7 +121,7 @@ final class RangeReader: @unchecked Sendable {
     }
 
     /// The next chunk in order, nil after the last; rethrows a read error.
-    func next() throws -> Chunk? {
+    package func next() throws -> Chunk? {
         condition.lock()
         defer { condition.unlock() }
         while ready.isEmpty && !finished && failure == nil { condition.wait() }
@@ -130,7 +130,7 @@ final class RangeReader: @unchecked Sendable {
     }
 
     /// Gives a consumed chunk back for reuse.
-    func recycle(_ chunk: Chunk) {
+    package func recycle(_ chunk: Chunk) {
         condition.withLock {
             free.append(chunk)
             condition.broadcast()
@@ -138,7 +138,7 @@ final class RangeReader: @unchecked Sendable {
     }
 
     /// Stops the reader thread and waits for it.
-    func stop() {
+    package func stop() {
         condition.withLock {
             cancelled = true
             condition.broadcast()

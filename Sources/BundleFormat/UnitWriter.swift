@@ -216,7 +216,7 @@ final class UnitWriter {
         let source = try job.sources.descriptor(file.path)
         let mapped = file.bytes(of: info)
         var done = 0
-        while done < count {
+        while job.options.kernelCopy && done < count {
             let want = min(16 << 20, count - done)
             let copied = try out.copy(from: source, sourcePath: file.path, offset: base + done, count: want)
             if copied == 0 { break }

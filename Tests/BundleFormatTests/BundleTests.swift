@@ -36,6 +36,39 @@ struct BundleTests {
         try sameTree(source, back)
     }
 
+    @Test("dense tensors copied in the kernel (copy_file_range) or through buffers give the same bundle")
+    func kernelCopyAndBufferedCopyAgree() throws {
+        let source = try tinyCheckpoint(seed: 21)
+        var buffered = BundleRepacker.Options()
+        buffered.kernelCopy = false
+        try sameTree(try repack(source), try repack(source, buffered))
+    }
+
+    @Test("the source reader hands out a byte range in order, in pieces, and fails on a file that ends early")
+    func rangeReader() throws {
+        let path = temporaryFolder() + "/range.bin"
+        let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        for (offset, count, chunk) in [(0, 10_000, 1000), (123, 9_000, 4096), (5, 7, 64), (0, 0, 16)] {
+            let reader = RangeReader(fd: fd, path: path, offset: offset, count: count, chunkBytes: chunk, depth: 2)
+            var got: [UInt8] = []
+            while let c = try reader.next() {
+                #expect(c.count <= chunk)
+                got += c.bytes
+                reader.recycle(c)
+            }
+            reader.stop()
+            #expect(got == Array(bytes[offset..<(offset + count)]))
+        }
+        let short = RangeReader(fd: fd, path: path, offset: 9_000, count: 2_000, chunkBytes: 512, depth: 2)
+        #expect(throws: FileError.self) {
+            while let c = try short.next() { short.recycle(c) }
+        }
+        short.stop()
+    }
+
     @Test("the bundle is deterministic, and inflating a compressed bundle gives the raw bundle byte for byte")
     func inflateEqualsRaw() throws {
         let source = try tinyCheckpoint(seed: 22)
