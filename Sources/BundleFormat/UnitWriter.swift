@@ -109,9 +109,9 @@ final class UnitWriter {
             thread.start()
         }
         let syncer = JournalSyncer(writer: self, out: out, journal: journal, hasher: hasher)
+        var unsynced: [(Int, ExtentRecord)] = []
         do {
             var position = end
-            var unsynced: [(Int, ExtentRecord)] = []
             var bytesSinceSync = 0
             for k in records.count..<extents.count {
                 guard let item = queue.take(k) else { break }
@@ -153,8 +153,6 @@ final class UnitWriter {
             guard records.count == extents.count else {
                 throw FileError(path: partialPath, operation: "write (workers stopped)", errno: EIO)
             }
-            try syncer.schedule(unsynced)
-            try syncer.drain()
         } catch {
             queue.fail()
             group.wait()
@@ -163,6 +161,9 @@ final class UnitWriter {
         }
         group.wait()
         let finish = { [self] in
+            // The last extents' fsync and journal lines, then the unit's own close: the next unit is already writing.
+            try syncer.schedule(unsynced)
+            try syncer.drain()
             let (fileSHA, denseDigests) = hasher.finish()
             for (k, digest) in denseDigests {
                 let r = records[k]
