@@ -4,24 +4,35 @@ import TensorIO
 
 /// Hashes the data file's byte stream on its own serial queue, in write order, so SHA-256 runs while the writer
 /// thread is in write(); a dense extent's own hash runs on a second serial queue beside it (the two streams are
-/// independent, so the two cores share them). At most `limit` pieces wait, which bounds the memory they hold.
+/// independent, so the two cores share them). At most `limit` pieces held in memory wait, which bounds the memory they
+/// hold; pieces of the source mapping (`mapped`) may wait up to `mappedLimit`: they are page-cache pages that are
+/// only mapped in while being hashed, so the writer can run ahead of SHA-256 and finish reading the source before
+/// writeback competes with the reads (the disk serves mixed reads and writes far slower than either alone).
 final class StreamHasher: @unchecked Sendable {
     // Sendable: `file` is touched only on `fileQueue`, `extent` and `extentDigests` only on `extentQueue`.
     private let fileQueue = DispatchQueue(label: "ingot.repack.hash.file")
     private let extentQueue = DispatchQueue(label: "ingot.repack.hash.extent")
     private let slots: DispatchSemaphore
+    private let mappedSlots: DispatchSemaphore
     private var file = SHA256Stream()
     private var extent = SHA256Stream()
     private var extentDigests: [Int: String] = [:]
 
-    init(limit: Int = 3) { slots = DispatchSemaphore(value: limit) }
+    init(limit: Int = 3, mappedLimit: Int = 64) {
+        slots = DispatchSemaphore(value: limit)
+        mappedSlots = DispatchSemaphore(value: mappedLimit)
+    }
 
     /// Adds bytes (kept alive by `owner` until hashed) to the file hash, and to extent `k`'s hash when given; then,
     /// once both are done, runs `after` (releasing source pages).
-    func add(_ bytes: UnsafeRawBufferPointer, owner: (any AnyObject & Sendable)?, extent k: Int?, after: (@Sendable () -> Void)? = nil) {
+    func add(
+        _ bytes: UnsafeRawBufferPointer, owner: (any AnyObject & Sendable)?, extent k: Int?, mapped: Bool = false,
+        after: (@Sendable () -> Void)? = nil
+    ) {
+        let slots = mapped ? mappedSlots : slots
         slots.wait()
         let piece = UnsafeTransfer(bytes)
-        let done = Countdown(k == nil ? 1 : 2) { [slots] in
+        let done = Countdown(k == nil ? 1 : 2) {
             after?()
             slots.signal()
         }

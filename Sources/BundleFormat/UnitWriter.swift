@@ -223,7 +223,7 @@ final class UnitWriter {
             if copied == 0 { break }
             let piece = UnsafeRawBufferPointer(rebasing: mapped[done..<(done + copied)])
             let releaseAt = base + done
-            hasher.add(piece, owner: file, extent: k) { file.mapping.release(offset: releaseAt, count: copied) }
+            hasher.add(piece, owner: file, extent: k, mapped: true) { file.mapping.release(offset: releaseAt, count: copied) }
             job.progress.add(copied)
             done += copied
         }
