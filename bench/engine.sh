@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench-engine: the INT4 matrix-vector kernel on a bundle's experts at K2's real shapes (synth --preset k2
 # --layers 2 --experts 16: 16 experts × gate/up 2048×7168 and down 7168×2048, ≈ 350 MB of expert tiles, more
-# than any cache) in GB/s of weight bytes against a STREAM copy measured in the same run (1 and 2 threads); then
+# than any cache) in GB/s of weight bytes against a STREAM copy and the read ceiling (the same bytes read by a loop
+# that only loads) measured in the same run (1 and 2 threads); then
 # decode tokens/s of `ingot run` on synth --preset small (checkpoint and bundle, exact and Q8_0 activations) and on the
 # K2-shaped model. bench-engine reports both INT4 kernels: exact f32 activations and --int4-activations q8_0.
 set -euo pipefail

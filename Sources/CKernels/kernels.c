@@ -253,3 +253,35 @@ void ingot_nonfinite(const void *values, size_t n, int kind, int64_t *nan, int64
     if (have_avx2()) nonfinite_avx2((const uint8_t *)values, n, kind, nan, infinite);
     else nonfinite_scalar((const uint8_t *)values, n, kind, nan, infinite);
 }
+
+/* ---- benchmark: the cost of reading memory and doing nothing else ---- */
+
+__attribute__((target("avx2"))) static uint64_t read_fold_avx2(const uint8_t *p, size_t n) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        a0 = _mm256_xor_si256(a0, _mm256_loadu_si256((const __m256i *)(p + i)));
+        a1 = _mm256_xor_si256(a1, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
+        a2 = _mm256_xor_si256(a2, _mm256_loadu_si256((const __m256i *)(p + i + 64)));
+        a3 = _mm256_xor_si256(a3, _mm256_loadu_si256((const __m256i *)(p + i + 96)));
+    }
+    a0 = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, a0);
+    uint64_t r = lanes[0] ^ lanes[1] ^ lanes[2] ^ lanes[3];
+    for (; i < n; i++) r ^= p[i];
+    return r;
+}
+
+uint64_t ingot_read_fold(const uint8_t *bytes, size_t n) {
+    if (have_avx2()) return read_fold_avx2(bytes, n);
+    uint64_t r = 0;
+    size_t i = 0;
+    for (; i + 128 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, bytes + i, 8);
+        r ^= w;
+    }
+    for (; i < n; i++) r ^= bytes[i];
+    return r;
+}

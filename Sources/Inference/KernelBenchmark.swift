@@ -1,10 +1,13 @@
 import BundleFormat
+internal import CKernels
 import Checkpoint
 import Dispatch
 import Foundation
 
 /// `make bench-engine`'s measurements: INT4 matrix-vector throughput on a bundle's expert projections, against a
-/// STREAM-style copy measured in the same run.
+/// STREAM-style copy measured in the same run, and against the read ceiling: the same bytes read by a loop that
+/// only loads (a matrix-vector product reads its weights once and writes almost nothing, so no kernel can be faster
+/// than that loop).
 public enum KernelBenchmark {
     /// One measured figure.
     public struct Figure: Sendable {
@@ -14,8 +17,9 @@ public enum KernelBenchmark {
         /// Weight bytes read per second (nibbles and scales), GB/s.
         public var gigabytesPerSecond: Double
         public var matrices: Int
-        /// The kernel: exact f32 activations or Q8_0 activations.
-        public var activations: Int4Activations
+        /// The kernel: exact f32 activations or Q8_0 activations; nil for the read ceiling (the same weight bytes,
+        /// loads only).
+        public var activations: Int4Activations?
     }
 
     /// STREAM "copy" (a[i] = b[i] on f64 arrays, bytes counted as read + written, STREAM's convention) with
@@ -41,6 +45,30 @@ public enum KernelBenchmark {
         return Double(2 * count * 8) / best / 1e9
     }
 
+    /// STREAM-style read: the same arrays as `streamCopy`, read by AVX2 loads that are only XOR-folded (no stores),
+    /// bytes counted once; the best of `repeats`.
+    public static func streamRead(bytes: Int = 512 << 20, threads: Int, repeats: Int = 5) -> Double {
+        let b = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: 4096)
+        defer { b.deallocate() }
+        b.initializeMemory(as: UInt8.self, repeating: 1)
+        let base = UnsafeRawPointer(b.baseAddress!)
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            readAll(base, bytes: bytes, threads: threads)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return Double(bytes) / best / 1e9
+    }
+
+    /// Reads `bytes` at `base` split into one contiguous part per thread (as the kernels split a matrix's rows).
+    static func readAll(_ base: UnsafeRawPointer, bytes: Int, threads: Int) {
+        // An opaque C call returning the fold: the loads cannot be optimized away, and the value means nothing.
+        parallelBlocks(count: bytes, block: 4096, threads: threads) { i0, i1 in
+            _ = ingot_read_fold(base.assumingMemoryBound(to: UInt8.self) + i0, i1 - i0)
+        }
+    }
+
     /// Matrix-vector products over every routed-expert projection of `bundle` grouped by shape (gate/up share one,
     /// down the other), cycling through all of them so the working set is the bundle's experts, not the cache.
     /// Raw bundles only (the mapping is read in place).
@@ -61,9 +89,36 @@ public enum KernelBenchmark {
             }
         }
         guard !byShape.isEmpty else { throw InferenceError.badRequest("\(bundle) has no routed experts") }
-        var figures: [Figure] = []
+        var figures = measureRead(byShape, threads: threads, seconds: seconds)
         for mode in activations {
             figures += measure(byShape, threads: threads, seconds: seconds, activations: mode)
+        }
+        return figures
+    }
+
+    /// The read ceiling of each shape: every matrix's bytes (tiles and scales) read in place, the same cycle as
+    /// `measure`.
+    static func measureRead(_ byShape: [String: [LinearWeight]], threads: Int, seconds: Double) -> [Figure] {
+        var figures: [Figure] = []
+        for (shape, matrices) in byShape.sorted(by: { $0.key < $1.key }) {
+            let rows = matrices[0].rows, cols = matrices[0].cols
+            let bytesPer = rows * cols / 2 + rows * (cols / 32) * 2
+            func pass() {
+                for w in matrices { readAll(w.bytes.baseAddress!, bytes: min(bytesPer, w.bytes.count), threads: threads) }
+            }
+            pass()
+            var done = 0
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var elapsed = 0.0
+            while elapsed < seconds {
+                pass()
+                done += matrices.count
+                elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            }
+            figures.append(
+                Figure(
+                    name: shape, rows: rows, cols: cols, gigabytesPerSecond: Double(done * bytesPer) / elapsed / 1e9,
+                    matrices: matrices.count, activations: nil))
         }
         return figures
     }

@@ -63,6 +63,12 @@ void ingot_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 /* F16 bits → f32 with F16C; returns 0 (and writes nothing) when the CPU lacks it. */
 int ingot_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 
+/* ---- benchmark (kernels.c) ---- */
+/* The XOR of the little-endian 64-bit words of the first n/128·128 bytes, each remaining byte XORed into the low
+   byte: AVX2 loads and nothing else, the fastest a kernel can read memory on one core; `make bench-engine`
+   measures it as the read ceiling. */
+uint64_t ingot_read_fold(const uint8_t *bytes, size_t n);
+
 /* ---- system calls (syscalls.c) ---- */
 /* copy_file_range(2) from fd_in at *offset_in (advanced by the bytes copied) to fd_out at its file position: the
    kernel copies page cache to page cache, no user-space buffer. Returns the bytes copied, 0 at end of file, or
