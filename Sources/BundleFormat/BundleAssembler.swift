@@ -59,6 +59,11 @@ enum BundleAssembler {
         var tensors: [JSONValue] = [], experts: [JSONValue] = [], dataFiles: [JSONValue] = [], order: [JSONValue] = []
         for unit in units {
             let fragment = try readJSON(path(unit + ".json"))
+            guard fragment["data_file"]?["extents_sha256"] != nil else {
+                throw BundleError.invalidManifest(
+                    file: path(unit + ".json"),
+                    reason: "written by an ingot of bundle format 1 (no extents_sha256); remove the output folder and repack")
+            }
             dataFiles.append(fragment["data_file"] ?? .null)
             tensors += fragment["tensors"]?.elements ?? []
             experts += fragment["experts"]?.elements ?? []

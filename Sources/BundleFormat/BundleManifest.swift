@@ -19,7 +19,9 @@ public struct BundleManifest: Sendable, Equatable {
         public var tensors: [String]
     }
 
-    /// A whole file: a data file or a verbatim model file under files/.
+    /// A whole file: a data file or a verbatim model file under files/. `sha256` is the SHA-256 of the file's bytes,
+    /// except for data files from format version 2 on, where it is the file's extent-table digest
+    /// (``extentsDigest(_:fileBytes:)``, key `extents_sha256`).
     public struct FileEntry: Sendable, Equatable {
         public var name: String
         public var bytes: Int
@@ -62,7 +64,14 @@ public struct BundleManifest: Sendable, Equatable {
     }
 
     public static let formatName = "ingot-bundle"
-    public static let version = 1
+    /// The version this ingot writes. Version 1 (readable) differs only in data files' digests: the SHA-256 of the
+    /// whole file instead of the extent-table digest.
+    public static let version = 2
+    /// The versions this ingot reads.
+    public static let readableVersions = 1...2
+
+    /// This manifest's format version.
+    public var version: Int
 
     public var tileRows: Int
     public var extentAlignment: Int
@@ -99,6 +108,21 @@ extension BundleManifest {
         .object([("name", .string(f.name)), ("bytes", .int(f.bytes)), ("sha256", .string(f.sha256))])
     }
 
+    /// A data file's entry: from version 2 its digest is the extent table's (key `extents_sha256`).
+    static func dataFileJSON(_ f: FileEntry, version: Int = BundleManifest.version) -> JSONValue {
+        .object([("name", .string(f.name)), ("bytes", .int(f.bytes)), (version >= 2 ? "extents_sha256" : "sha256", .string(f.sha256))])
+    }
+
+    /// A data file's digest from format version 2 on: the SHA-256 of its extent table, one line
+    /// `OFFSET STORED_BYTES SHA256\n` per extent in offset order, then `FILE_BYTES\n` (decimal, lowercase hex). With
+    /// each extent's SHA-256 and the rule that every other byte is zero padding, it stands for every byte of the file,
+    /// and costs no second pass of SHA-256 over the data (a repack hashed every byte twice before).
+    public static func extentsDigest(_ extents: [(offset: Int, storedBytes: Int, sha256: String)], fileBytes: Int) -> String {
+        let text =
+            extents.sorted { $0.offset < $1.offset }.map { "\($0.offset) \($0.storedBytes) \($0.sha256)\n" }.joined() + "\(fileBytes)\n"
+        return Array(text.utf8).withUnsafeBytes { SHA256Hex.of($0) }
+    }
+
     static func tensorJSON(_ t: TensorExtent) -> JSONValue {
         .object([
             ("name", .string(t.name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map(JSONValue.int))),
@@ -133,7 +157,7 @@ extension BundleManifest {
     public var json: JSONValue {
         .object([
             ("format", .string(Self.formatName)),
-            ("version", .int(Self.version)),
+            ("version", .int(version)),
             (
                 "layout",
                 .object([
@@ -156,7 +180,7 @@ extension BundleManifest {
                     })
             ),
             ("files", .array(files.map(Self.fileJSON))),
-            ("data_files", .array(dataFiles.map(Self.fileJSON))),
+            ("data_files", .array(dataFiles.map { Self.dataFileJSON($0, version: version) })),
             ("tensors", .array(tensors.map(Self.tensorJSON))),
             ("experts", .array(experts.map(Self.expertJSON))),
             ("expert_order", Self.orderJSON(expertOrder)),
@@ -222,9 +246,9 @@ struct ManifestObject {
 }
 
 extension BundleManifest {
-    static func parseFile(_ v: JSONValue, path: String, file: String) throws(BundleError) -> FileEntry {
-        let o = try ManifestObject(v, path: path, file: file, keys: ["name", "bytes", "sha256"])
-        return FileEntry(name: try o.string("name"), bytes: try o.int("bytes"), sha256: try o.sha("sha256"))
+    static func parseFile(_ v: JSONValue, path: String, file: String, digestKey: String = "sha256") throws(BundleError) -> FileEntry {
+        let o = try ManifestObject(v, path: path, file: file, keys: ["name", "bytes", digestKey])
+        return FileEntry(name: try o.string("name"), bytes: try o.int("bytes"), sha256: try o.sha(digestKey))
     }
 
     static func parseTensor(_ v: JSONValue, path: String, file: String) throws(BundleError) -> TensorExtent {
@@ -308,8 +332,13 @@ extension BundleManifest {
         guard try root.string("format") == Self.formatName else {
             throw .invalidManifest(file: file, reason: "not an ingot bundle manifest")
         }
-        let version = try root.int("version")
-        guard version == Self.version else { throw .invalidManifest(file: file, reason: "format version \(version); this ingot reads 1") }
+        version = try root.int("version")
+        guard Self.readableVersions.contains(version) else {
+            throw .invalidManifest(
+                file: file,
+                reason:
+                    "format version \(version); this ingot reads \(Self.readableVersions.lowerBound)–\(Self.readableVersions.upperBound)")
+        }
         let layout = try root.object(
             "layout",
             keys: [
@@ -353,8 +382,9 @@ extension BundleManifest {
         files = try root.array("files").enumerated().map { (i, v) throws(BundleError) in
             try Self.parseFile(v, path: "files[\(i)]", file: file)
         }
+        let digestKey = version >= 2 ? "extents_sha256" : "sha256"
         dataFiles = try root.array("data_files").enumerated().map { (i, v) throws(BundleError) in
-            try Self.parseFile(v, path: "data_files[\(i)]", file: file)
+            try Self.parseFile(v, path: "data_files[\(i)]", file: file, digestKey: digestKey)
         }
         tensors = try root.array("tensors").enumerated().map { (i, v) throws(BundleError) in
             try Self.parseTensor(v, path: "tensors[\(i)]", file: file)

@@ -114,7 +114,6 @@ public enum BundleUnpacker {
         var newFiles: [BundleManifest.FileEntry] = []
         for f in m.dataFiles {
             let out = try DataFile(path: output + "/" + f.name + ".partial", keeping: 0)
-            var fileHash = SHA256Stream()
             var position = 0
             var items: [(offset: Int, isExpert: Bool, index: Int)] = []
             for (i, t) in m.tensors.enumerated() where t.file == f.name { items.append((t.offset, false, i)) }
@@ -137,15 +136,11 @@ public enum BundleUnpacker {
                     let alignment = item.isExpert ? BundleRepacker.extentAlignment : BundleRepacker.tensorAlignment
                     let start = (position + alignment - 1) / alignment * alignment
                     try out.writeZeros(start - position)
-                    fileHash.updateZeros(start - position)
                     if item.isExpert {
                         let e = m.experts[item.index]
                         let (raw, sha) = raws[r]
                         r += 1
-                        try raw.withUnsafeBytes { bytes in
-                            try out.write(bytes)
-                            fileHash.update(bytes)
-                        }
+                        try raw.withUnsafeBytes { try out.write($0) }
                         m.experts[item.index].offset = start
                         m.experts[item.index].storedBytes = e.bytes
                         m.experts[item.index].sha256 = sha
@@ -156,7 +151,6 @@ public enum BundleUnpacker {
                         let t = m.tensors[item.index]
                         try Self.streamReleasing(reader.tensorBytes(t), mapping: reader.mapping(t.file), offset: t.offset) { piece in
                             try out.write(piece)
-                            fileHash.update(piece)
                         }
                         m.tensors[item.index].offset = start
                         position = start + t.storedBytes
@@ -167,9 +161,13 @@ public enum BundleUnpacker {
             }
             try out.close()
             try AtomicFile.commit(temporary: output + "/" + f.name + ".partial", to: output + "/" + f.name)
-            newFiles.append(.init(name: f.name, bytes: position, sha256: fileHash.finalize()))
+            let extents =
+                m.tensors.filter { $0.file == f.name }.map { ($0.offset, $0.storedBytes, $0.sha256) }
+                + m.experts.filter { $0.file == f.name }.map { ($0.offset, $0.storedBytes, $0.sha256) }
+            newFiles.append(.init(name: f.name, bytes: position, sha256: BundleManifest.extentsDigest(extents, fileBytes: position)))
         }
         m.dataFiles = newFiles
+        m.version = BundleManifest.version
         m.compression = .none
         let text = Array((m.json.prettyText + "\n").utf8)
         let sha = text.withUnsafeBytes { SHA256Hex.of($0) }

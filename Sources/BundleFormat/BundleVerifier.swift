@@ -49,8 +49,9 @@ public enum BundleVerifier {
         return Report(folder: folder, findings: findings, extentsChecked: checked, bytesChecked: bytes)
     }
 
-    /// Checks one data file's bytes: every extent's SHA-256, every padding byte zero, the file's SHA-256 and
-    /// size. Every byte of the file is covered, so any change is reported.
+    /// Checks one data file's bytes: every extent's SHA-256, every padding byte zero, the size, and the file's digest
+    /// (format 2: the extent table's, format 1: the whole file's SHA-256, a second pass). Every byte of the file is
+    /// covered, so any change is reported.
     public static func checkDataFile(
         _ all: UnsafeRawBufferPointer, entry f: BundleManifest.FileEntry, manifest m: BundleManifest,
         path: String, progress: (Int) -> Void = { _ in }
@@ -63,6 +64,7 @@ public enum BundleVerifier {
             spans.append((e.offset, e.storedBytes, e.sha256, "layer \(e.layer) expert \(e.expert)"))
         }
         spans.sort { $0.offset < $1.offset }
+        let wholeFile = m.version < 2
         var fileHash = SHA256Stream()
         var position = 0
         for s in spans {
@@ -72,9 +74,11 @@ public enum BundleVerifier {
             }
             let gap = UnsafeRawBufferPointer(rebasing: all[position..<s.offset])
             if let bad = firstNonZero(gap) { findings.append("error: \(path): non-zero padding byte at offset \(position + bad)") }
-            fileHash.update(gap)
             let body = UnsafeRawBufferPointer(rebasing: all[s.offset..<(s.offset + s.bytes)])
-            fileHash.update(body)
+            if wholeFile {
+                fileHash.update(gap)
+                fileHash.update(body)
+            }
             let sha = SHA256Hex.of(body)
             if sha != s.sha { findings.append("error: \(path): \(s.what) has SHA-256 \(sha), the manifest says \(s.sha)") }
             position = s.offset + s.bytes
@@ -84,9 +88,16 @@ public enum BundleVerifier {
         if let bad = firstNonZero(tail) {
             findings.append("error: \(path): non-zero byte at offset \(position + bad) after the last extent")
         }
-        fileHash.update(tail)
-        let sha = fileHash.finalize()
-        if sha != f.sha256 { findings.append("error: \(path): file SHA-256 \(sha), the manifest says \(f.sha256)") }
+        if wholeFile {
+            fileHash.update(tail)
+            let sha = fileHash.finalize()
+            if sha != f.sha256 { findings.append("error: \(path): file SHA-256 \(sha), the manifest says \(f.sha256)") }
+        } else {
+            let sha = BundleManifest.extentsDigest(spans.map { ($0.offset, $0.bytes, $0.sha) }, fileBytes: all.count)
+            if sha != f.sha256 {
+                findings.append("error: \(path): extent-table SHA-256 \(sha), the manifest says \(f.sha256) (extents_sha256)")
+            }
+        }
         return findings
     }
 

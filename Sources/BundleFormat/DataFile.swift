@@ -55,19 +55,6 @@ final class DataFile {
         guard fsync(fd) == 0 else { throw FileError(path: path, operation: "fsync") }
     }
 
-    /// Hashes the first `count` bytes (a resumed file's kept prefix).
-    func hashPrefix(_ count: Int, into hash: inout SHA256Stream) throws {
-        var buffer = [UInt8](repeating: 0, count: 8 << 20)
-        var offset = 0
-        while offset < count {
-            let want = min(buffer.count, count - offset)
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
-            guard n > 0 else { throw FileError(path: path, operation: "read") }
-            buffer.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            offset += n
-        }
-    }
-
     func close() throws {
         try sync()
         closed = true

@@ -62,10 +62,7 @@ final class UnitWriter {
         // The journal is rewritten to exactly the records kept.
         try AtomicFile.write(records.enumerated().map { Self.journalLine($0.offset, $0.element) }.joined(), to: journalPath)
         let journal = try DataFile(path: journalPath, keeping: Int.max)
-        var prefixHash = SHA256Stream()
-        try out.hashPrefix(end, into: &prefixHash)
         let hasher = StreamHasher()
-        hasher.resume(from: prefixHash)
         for k in records.indices { job.progress.add(sourceBytes(of: unit.extents[k])) }
 
         let queue = ExtentQueue(capacity: job.options.threads + 2, start: records.count)
@@ -123,18 +120,13 @@ final class UnitWriter {
                 }
                 let start = (position + alignment - 1) / alignment * alignment
                 try out.writeZeros(start - position)
-                hasher.addZeros(start - position)
                 let record: ExtentRecord
                 switch extents[k] {
                 case .dense(let name):
                     record = try writeDense(name, at: start, to: out, hasher: hasher, extent: k)
                 case .expert:
                     guard let built = item else { preconditionFailure("expert extent without bytes") }
-                    let box = ByteBox(built.stored)
-                    try box.bytes.withUnsafeBytes { b in
-                        try out.write(b)
-                        hasher.add(b, owner: box, extent: nil)
-                    }
+                    try built.stored.withUnsafeBytes { try out.write($0) }
                     record = ExtentRecord(offset: start, storedBytes: built.stored.count, bytes: built.bytes, sha256: built.sha256)
                     job.progress.add(sourceBytes(of: extents[k]))
                 }
@@ -164,14 +156,13 @@ final class UnitWriter {
             // The last extents' fsync and journal lines, then the unit's own close: the next unit is already writing.
             try syncer.schedule(unsynced)
             try syncer.drain()
-            let (fileSHA, denseDigests) = hasher.finish()
-            for (k, digest) in denseDigests {
+            for (k, digest) in hasher.extentDigestsSoFar() {
                 let r = records[k]
                 records[k] = ExtentRecord(offset: r.offset, storedBytes: r.storedBytes, bytes: r.bytes, sha256: digest)
             }
             try out.close()
             try journal.close()
-            try writeFragment(records, fileBytes: records.last.map { $0.offset + $0.storedBytes } ?? 0, fileSHA: fileSHA)
+            try writeFragment(records, fileBytes: records.last.map { $0.offset + $0.storedBytes } ?? 0)
             try AtomicFile.commit(temporary: partialPath, to: job.path(unit.name + ".bin"))
             try? fm.removeItem(atPath: journalPath)
         }
@@ -206,7 +197,7 @@ final class UnitWriter {
     }
 
     /// Copies a dense tensor from the source file in 16 MiB pieces with copy_file_range (one in-kernel copy, as `cp`);
-    /// the hashing queues then hash each piece (file and extent) from the source mapping, whose pages the copy has
+    /// the hashing queue then hashes each piece for the extent's SHA-256 from the source mapping, whose pages the copy has
     /// just brought into the page cache, and release them. Where the kernel cannot copy between the two files, a
     /// reader thread preads ahead of the writer instead.
     func writeDense(_ name: String, at offset: Int, to out: DataFile, hasher: StreamHasher, extent k: Int) throws -> ExtentRecord {
@@ -223,7 +214,7 @@ final class UnitWriter {
             if copied == 0 { break }
             let piece = UnsafeRawBufferPointer(rebasing: mapped[done..<(done + copied)])
             let releaseAt = base + done
-            hasher.add(piece, owner: file, extent: k, mapped: true) { file.mapping.release(offset: releaseAt, count: copied) }
+            hasher.add(piece, owner: file, mapped: true) { file.mapping.release(offset: releaseAt, count: copied) }
             job.progress.add(copied)
             done += copied
         }
@@ -233,7 +224,7 @@ final class UnitWriter {
             while let chunk = try reader.next() {
                 let piece = chunk.bytes
                 try out.write(piece)
-                hasher.add(piece, owner: chunk, extent: k) { reader.recycle(chunk) }
+                hasher.add(piece, owner: chunk) { reader.recycle(chunk) }
                 job.progress.add(piece.count)
                 done += piece.count
             }
@@ -245,7 +236,7 @@ final class UnitWriter {
     }
 
     /// The unit's part of the manifest.
-    func writeFragment(_ records: [ExtentRecord], fileBytes: Int, fileSHA: String) throws {
+    func writeFragment(_ records: [ExtentRecord], fileBytes: Int) throws {
         var tensors: [JSONValue] = []
         var experts: [JSONValue] = []
         let file = unit.name + ".bin"
@@ -270,7 +261,14 @@ final class UnitWriter {
         }
         let fragment = JSONValue.object([
             ("unit", .string(unit.name)),
-            ("data_file", BundleManifest.fileJSON(.init(name: file, bytes: fileBytes, sha256: fileSHA))),
+            (
+                "data_file",
+                BundleManifest.dataFileJSON(
+                    .init(
+                        name: file, bytes: fileBytes,
+                        sha256: BundleManifest.extentsDigest(
+                            records.map { ($0.offset, $0.storedBytes, $0.sha256) }, fileBytes: fileBytes)))
+            ),
             ("tensors", .array(tensors)),
             ("experts", .array(experts)),
             ("expert_order", unit.expertOrder.map { BundleManifest.orderJSON([(unit.layer ?? 0, $0)]) } ?? .array([])),
