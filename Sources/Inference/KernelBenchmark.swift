@@ -89,42 +89,18 @@ public enum KernelBenchmark {
             }
         }
         guard !byShape.isEmpty else { throw InferenceError.badRequest("\(bundle) has no routed experts") }
-        var figures = measureRead(byShape, threads: threads, seconds: seconds)
+        var figures = measure(byShape, threads: threads, seconds: seconds, activations: nil)
         for mode in activations {
             figures += measure(byShape, threads: threads, seconds: seconds, activations: mode)
         }
         return figures
     }
 
-    /// The read ceiling of each shape: every matrix's bytes (tiles and scales) read in place, the same cycle as
-    /// `measure`.
-    static func measureRead(_ byShape: [String: [LinearWeight]], threads: Int, seconds: Double) -> [Figure] {
-        var figures: [Figure] = []
-        for (shape, matrices) in byShape.sorted(by: { $0.key < $1.key }) {
-            let rows = matrices[0].rows, cols = matrices[0].cols
-            let bytesPer = rows * cols / 2 + rows * (cols / 32) * 2
-            func pass() {
-                for w in matrices { readAll(w.bytes.baseAddress!, bytes: min(bytesPer, w.bytes.count), threads: threads) }
-            }
-            pass()
-            var done = 0
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            var elapsed = 0.0
-            while elapsed < seconds {
-                pass()
-                done += matrices.count
-                elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            }
-            figures.append(
-                Figure(
-                    name: shape, rows: rows, cols: cols, gigabytesPerSecond: Double(done * bytesPer) / elapsed / 1e9,
-                    matrices: matrices.count, activations: nil))
-        }
-        return figures
-    }
-
+    /// One figure per shape, cycling through all its matrices for `seconds` after one warm-up pass (which pages the
+    /// bundle in: this measures memory, not disk). `activations` picks the kernel; nil reads every matrix's bytes
+    /// (tiles and scales) in place with nothing else done, the read ceiling.
     static func measure(
-        _ byShape: [String: [LinearWeight]], threads: Int, seconds: Double, activations mode: Int4Activations
+        _ byShape: [String: [LinearWeight]], threads: Int, seconds: Double, activations mode: Int4Activations?
     ) -> [Figure] {
         var figures: [Figure] = []
         for (shape, matrices) in byShape.sorted(by: { $0.key < $1.key }) {
@@ -133,13 +109,21 @@ public enum KernelBenchmark {
             let x = (0..<cols).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53) - 0.5) }
             var y = [Float](repeating: 0, count: rows)
             let bytesPer = rows * cols / 2 + rows * (cols / 32) * 2
-            // Warm-up pass: pages in (the page cache holds the bundle; this measures memory, not disk).
-            for w in matrices { w.apply(x, tokens: 1, into: &y, threads: threads, activations: mode) }
+            func pass() {
+                for w in matrices {
+                    if let mode {
+                        w.apply(x, tokens: 1, into: &y, threads: threads, activations: mode)
+                    } else {
+                        readAll(w.bytes.baseAddress!, bytes: min(bytesPer, w.bytes.count), threads: threads)
+                    }
+                }
+            }
+            pass()
             var done = 0
             let t0 = DispatchTime.now().uptimeNanoseconds
             var elapsed = 0.0
             while elapsed < seconds {
-                for w in matrices { w.apply(x, tokens: 1, into: &y, threads: threads, activations: mode) }
+                pass()
                 done += matrices.count
                 elapsed = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             }
