@@ -58,7 +58,7 @@ final class UnitWriter {
         var records = fm.fileExists(atPath: partialPath) ? Self.readJournal(journalPath, partialBytes: partialBytes) : []
         let resumed = records.count
         let end = records.last.map { $0.offset + $0.storedBytes } ?? 0
-        let out = try DataFile(path: partialPath, keeping: end)
+        let out = try DataFile(path: partialPath, keeping: end, direct: job.options.directWrites)
         // The journal is rewritten to exactly the records kept.
         try AtomicFile.write(records.enumerated().map { Self.journalLine($0.offset, $0.element) }.joined(), to: journalPath)
         let journal = try DataFile(path: journalPath, keeping: Int.max)
@@ -126,7 +126,7 @@ final class UnitWriter {
                     record = try writeDense(name, at: start, to: out, hasher: hasher, extent: k)
                 case .expert:
                     guard let built = item else { preconditionFailure("expert extent without bytes") }
-                    try built.stored.withUnsafeBytes { try out.write($0) }
+                    try built.stored.withUnsafeBytes { try out.writeAligned($0) }
                     record = ExtentRecord(offset: start, storedBytes: built.stored.count, bytes: built.bytes, sha256: built.sha256)
                     job.progress.add(sourceBytes(of: extents[k]))
                 }

@@ -74,4 +74,8 @@ uint64_t ingot_read_fold(const uint8_t *bytes, size_t n);
    kernel copies page cache to page cache, no user-space buffer. Returns the bytes copied, 0 at end of file, or
    −errno. */
 int64_t ingot_copy_file_range(int fd_in, int64_t *offset_in, int fd_out, size_t count);
+
+/* Opens `path` (which must exist) for writing with O_DIRECT, bypassing the page cache. Returns the descriptor, or
+   −errno (EINVAL where the file system does not support direct I/O, e.g. tmpfs). */
+int ingot_open_direct(const char *path);
 #endif
