@@ -44,8 +44,9 @@ struct BundleTests {
         try sameTree(try repack(source), try repack(source, buffered))
     }
 
-    @Test("expert extents written with O_DIRECT or through the page cache give the same bundle, raw and compressed",
-          arguments: [false, true])
+    @Test(
+        "expert extents written with O_DIRECT or through the page cache give the same bundle, raw and compressed",
+        arguments: [false, true])
     func directAndBufferedWritesAgree(compressed: Bool) throws {
         let source = try tinyCheckpoint(seed: 23)
         var direct = BundleRepacker.Options(compression: compressed ? .zstd(level: 3) : .none)
