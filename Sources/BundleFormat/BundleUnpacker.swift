@@ -113,7 +113,7 @@ public enum BundleUnpacker {
         var done = 0
         var newFiles: [BundleManifest.FileEntry] = []
         for f in m.dataFiles {
-            let out = try DataFile(path: output + "/" + f.name + ".partial", keeping: 0)
+            let out = try DataFile(path: output + "/" + f.name + ".partial", keeping: 0, direct: true)
             var position = 0
             var items: [(offset: Int, isExpert: Bool, index: Int)] = []
             for (i, t) in m.tensors.enumerated() where t.file == f.name { items.append((t.offset, false, i)) }
@@ -140,7 +140,7 @@ public enum BundleUnpacker {
                         let e = m.experts[item.index]
                         let (raw, sha) = raws[r]
                         r += 1
-                        try raw.withUnsafeBytes { try out.write($0) }
+                        try raw.withUnsafeBytes { try out.writeAligned($0) }
                         m.experts[item.index].offset = start
                         m.experts[item.index].storedBytes = e.bytes
                         m.experts[item.index].sha256 = sha
