@@ -26,8 +26,8 @@ public enum BundleRepacker {
         /// Copy dense tensors with copy_file_range (in-kernel, as `cp`); false reads and writes them through buffers
         /// (also the automatic fallback where the kernel cannot copy between the two files).
         public var kernelCopy = true
-        /// Write expert extents with O_DIRECT (past the page cache; docs/bundle-format.md "Writing"); false writes
-        /// them through the page cache (also the automatic fallback where the file system refuses O_DIRECT).
+        /// Write expert extents with O_DIRECT (past the page cache; docs/bundle-format.md, "How repack writes"); false
+        /// writes them through the page cache (also the automatic fallback where the file system refuses O_DIRECT).
         public var directWrites = true
 
         /// Creates options.
