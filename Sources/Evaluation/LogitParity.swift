@@ -162,17 +162,20 @@ extension LogitParity {
         }
         var kld: [Double] = [], dp: [Double] = [], nllRef: [Double] = [], nllCand: [Double] = []
         var same = 0
+        // Only the scored positions' logits are computed: row i is position first + i.
+        let scored = Perplexity.scoredPositions(ctx: ctx)
         func score(_ chunk: Int, ref refLogits: [Float]?, cand: [Float]) throws {
             let c = chunks[chunk]
-            for j in first..<(ctx - 1) {
+            for j in scored {
                 let target = tokens[c.lowerBound + j + 1]
+                let i = j - first
                 let lpC = cand.withUnsafeBufferPointer {
-                    Perplexity.logSoftmax(UnsafeBufferPointer(rebasing: $0[(j * vocab)..<((j + 1) * vocab)]))
+                    Perplexity.logSoftmax(UnsafeBufferPointer(rebasing: $0[(i * vocab)..<((i + 1) * vocab)]))
                 }
                 let lpR: [Double]
                 if let refLogits {
                     lpR = refLogits.withUnsafeBufferPointer {
-                        Perplexity.logSoftmax(UnsafeBufferPointer(rebasing: $0[(j * vocab)..<((j + 1) * vocab)]))
+                        Perplexity.logSoftmax(UnsafeBufferPointer(rebasing: $0[(i * vocab)..<((i + 1) * vocab)]))
                     }
                     try writer?.append(lpR)
                 } else if case .saved(let saved) = reference {
@@ -199,16 +202,17 @@ extension LogitParity {
             let r = try refEngine.map {
                 try $0.chunkLogits(
                     tokens, chunks: chunks, streamLayers: true, routing: refRouting.hook(),
-                    progress: { d, t in progress?("reference", d, t) })
+                    progress: { d, t in progress?("reference", d, t) }, logitRows: scored)
             }
             let cLogits = try candidate.chunkLogits(
-                tokens, chunks: chunks, streamLayers: true, routing: candRouting.hook(), progress: { d, t in progress?("candidate", d, t) })
+                tokens, chunks: chunks, streamLayers: true, routing: candRouting.hook(), progress: { d, t in progress?("candidate", d, t) },
+                logitRows: scored)
             for i in chunks.indices { try score(i, ref: r?[i], cand: cLogits[i]) }
         } else {
             for (i, c) in chunks.enumerated() {
                 let chunkTokens = Array(tokens[c])
-                let r = try refEngine?.logits(chunkTokens, routing: bind(refRouting.hook(), i))
-                let cl = try candidate.logits(chunkTokens, routing: bind(candRouting.hook(), i))
+                let r = try refEngine?.logits(chunkTokens, routing: bind(refRouting.hook(), i), logitRows: scored)
+                let cl = try candidate.logits(chunkTokens, routing: bind(candRouting.hook(), i), logitRows: scored)
                 try score(i, ref: r, cand: cl)
                 progress?("chunks", i + 1, chunks.count)
             }

@@ -15,6 +15,9 @@ public enum Perplexity {
     /// The first scored position of a chunk.
     public static func firstScored(ctx: Int) -> Int { ctx / 2 }
 
+    /// The positions of a chunk whose next-token prediction is scored: [ctx/2, ctx − 1).
+    public static func scoredPositions(ctx: Int) -> Range<Int> { firstScored(ctx: ctx)..<max(firstScored(ctx: ctx), ctx - 1) }
+
     /// Log-probabilities of one logits row in float64 (max-subtracted log-sum-exp).
     public static func logSoftmax(_ row: UnsafeBufferPointer<Float>) -> [Double] {
         var m = -Float.infinity
@@ -71,17 +74,20 @@ extension InferenceEngine {
     /// The logits of each chunk: one forward per chunk, or all chunks layer by layer when `streamLayers`.
     public func chunkLogits(
         _ tokens: [Int], chunks: [Range<Int>], streamLayers: Bool, routing: SequenceRoutingHook? = nil,
-        hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil
+        hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil,
+        logitRows: Range<Int>? = nil
     ) throws -> [[Float]] {
         if streamLayers {
             return try logitsStreamed(
-                chunks.map { Array(tokens[$0]) }, hook: hook, routing: routing, progress: { l in progress?(l + 1, self.config.layers) })
+                chunks.map { Array(tokens[$0]) }, hook: hook, routing: routing, progress: { l in progress?(l + 1, self.config.layers) },
+                logitRows: logitRows)
         }
         var out: [[Float]] = []
         for (i, c) in chunks.enumerated() {
             out.append(
                 try logits(
-                    Array(tokens[c]), hook: hook.map { h in { l, x, _ in h(i, l, x) } }, routing: routing.map { r in { r(i, $0, $1) } }))
+                    Array(tokens[c]), hook: hook.map { h in { l, x, _ in h(i, l, x) } }, routing: routing.map { r in { r(i, $0, $1) } },
+                    logitRows: logitRows))
             progress?(i + 1, chunks.count)
         }
         return out
@@ -99,11 +105,14 @@ extension InferenceEngine {
         var acc = NLLAccumulator()
         var running: [Double] = []
         let vocab = config.vocab, first = Perplexity.firstScored(ctx: ctx)
+        // Only the scored positions' logits are computed: row i is position first + i.
+        let scored = Perplexity.scoredPositions(ctx: ctx)
         // Streamed mode evaluates all chunks together; normal mode one at a time (memory: one chunk's logits).
         let score: (Range<Int>, [Float]) -> Void = { c, logits in
             logits.withUnsafeBufferPointer { lp in
-                for j in first..<(ctx - 1) {
-                    let row = UnsafeBufferPointer(rebasing: lp[(j * vocab)..<((j + 1) * vocab)])
+                for j in scored {
+                    let i = j - first
+                    let row = UnsafeBufferPointer(rebasing: lp[(i * vocab)..<((i + 1) * vocab)])
                     let target = tokens[c.lowerBound + j + 1]
                     acc.add(-Perplexity.logSoftmax(row)[target])
                 }
@@ -111,11 +120,11 @@ extension InferenceEngine {
             running.append(acc.perplexity)
         }
         if streamLayers {
-            let all = try chunkLogits(tokens, chunks: chunks, streamLayers: true, progress: progress)
+            let all = try chunkLogits(tokens, chunks: chunks, streamLayers: true, progress: progress, logitRows: scored)
             for (c, l) in zip(chunks, all) { score(c, l) }
         } else {
             for (i, c) in chunks.enumerated() {
-                score(c, try logits(Array(tokens[c])))
+                score(c, try logits(Array(tokens[c]), logitRows: scored))
                 progress?(i + 1, chunks.count)
             }
         }

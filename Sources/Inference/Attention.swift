@@ -1,5 +1,7 @@
+internal import CKernels
 internal import COpenBLAS
 import Dispatch
+import TensorIO
 import Foundation
 
 extension InferenceEngine {
@@ -43,13 +45,23 @@ extension InferenceEngine {
             }
         }
         cache.layers[l].append(contentsOf: kv)
-        // kv_b in f32: per head, W_UK (nope rows) then W_UV (value rows), each × kv_lora_rank.
+        // kv_b: per head, W_UK (nope rows) then W_UV (value rows), each × kv_lora_rank. A few tokens (decode) read
+        // the stored rows directly; many tokens widen it to f32 once for this call and use sgemm.
         let kvb = w.kvB
-        var wkv = [Float](repeating: 0, count: kvb.rows * kvb.cols)
-        wkv.withUnsafeMutableBufferPointer { p in
-            let b = p.baseAddress!
-            parallelBlocks(count: kvb.rows, block: 64, threads: threads) { r0, r1 in kvb.convertRows(r0, r1, into: b + r0 * kvb.cols) }
+        let direct: (bytes: UnsafeRawPointer, kind: Int32, elementBytes: Int)?
+        if case .dense(let dtype) = kvb.storage, tokens <= DenseKernel.directTokens {
+            direct = (kvb.bytes.baseAddress!, DenseKernel.kind(dtype), dtype.bits / 8)
+        } else {
+            direct = nil
         }
+        var wkv = [Float](repeating: 0, count: direct == nil ? kvb.rows * kvb.cols : 0)
+        if direct == nil {
+            wkv.withUnsafeMutableBufferPointer { p in
+                let b = p.baseAddress!
+                parallelBlocks(count: kvb.rows, block: 64, threads: threads) { r0, r1 in kvb.convertRows(r0, r1, into: b + r0 * kvb.cols) }
+            }
+        }
+        let isa = c.isa.rawValue
         var out = [Float](repeating: 0, count: tokens * c.heads * c.valueDim)
         let scale = c.softmaxScale
         cache.layers[l].withUnsafeBufferPointer { cacheBuffer in
@@ -57,18 +69,24 @@ extension InferenceEngine {
             q.withUnsafeBufferPointer { qp in
                 wkv.withUnsafeBufferPointer { wp in
                     out.withUnsafeMutableBufferPointer { op in
-                        let qBase = qp.baseAddress!, wBase = wp.baseAddress!, oBase = op.baseAddress!
+                        let qBase = qp.baseAddress!, wBase = wp.baseAddress, oBase = op.baseAddress!
                         parallelBlocks(count: c.heads, block: 1, threads: threads) { h0, h1 in
                             var qcat = [Float](repeating: 0, count: tokens * lw)
                             var scores = [Float](repeating: 0, count: tokens * total)
                             var context = [Float](repeating: 0, count: tokens * r)
                             for h in h0..<h1 {
-                                let headRows = wBase + h * (c.nopeDim + c.valueDim) * r
+                                let headOffset = h * (c.nopeDim + c.valueDim) * r
                                 qcat.withUnsafeMutableBufferPointer { qc in
                                     // q̃ = q_nope · W_UK (T × r), then the rotated q_rope beside it.
-                                    cblas_sgemm(
-                                        CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tokens), blasint(r), blasint(c.nopeDim), 1,
-                                        qBase + h * qhd, blasint(qWidth), headRows, blasint(r), 0, qc.baseAddress!, blasint(lw))
+                                    if let direct {
+                                        ingot_dense_matmul_t(
+                                            direct.bytes + headOffset * direct.elementBytes, direct.kind, Int64(c.nopeDim), Int64(r),
+                                            qBase + h * qhd, Int64(qWidth), qc.baseAddress!, Int64(lw), Int64(tokens), isa)
+                                    } else {
+                                        cblas_sgemm(
+                                            CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tokens), blasint(r), blasint(c.nopeDim), 1,
+                                            qBase + h * qhd, blasint(qWidth), wBase! + headOffset, blasint(r), 0, qc.baseAddress!, blasint(lw))
+                                    }
                                     for t in 0..<tokens {
                                         (qc.baseAddress! + t * lw + r).update(
                                             from: qBase + t * qWidth + h * qhd + c.nopeDim, count: c.ropeDim)
@@ -85,11 +103,18 @@ extension InferenceEngine {
                                                 CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tokens), blasint(r), blasint(total), 1,
                                                 sp.baseAddress!, blasint(total), latents, blasint(lw), 0, cp.baseAddress!, blasint(r))
                                             // o_h = context · W_UVᵀ into the head's columns.
-                                            cblas_sgemm(
-                                                CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(c.valueDim), blasint(r),
-                                                1,
-                                                cp.baseAddress!, blasint(r), headRows + c.nopeDim * r, blasint(r), 0,
-                                                oBase + h * c.valueDim, blasint(c.heads * c.valueDim))
+                                            if let direct {
+                                                ingot_dense_matmul(
+                                                    direct.bytes + (headOffset + c.nopeDim * r) * direct.elementBytes, direct.kind, Int64(r),
+                                                    cp.baseAddress!, Int64(r), oBase + h * c.valueDim, Int64(c.heads * c.valueDim),
+                                                    Int64(tokens), 0, Int64(c.valueDim), isa)
+                                            } else {
+                                                cblas_sgemm(
+                                                    CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(c.valueDim), blasint(r),
+                                                    1,
+                                                    cp.baseAddress!, blasint(r), wBase! + headOffset + c.nopeDim * r, blasint(r), 0,
+                                                    oBase + h * c.valueDim, blasint(c.heads * c.valueDim))
+                                            }
                                         }
                                     }
                                 }

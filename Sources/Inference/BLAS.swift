@@ -19,6 +19,16 @@ public enum BLAS {
             a.baseAddress, blasint(k), b.baseAddress, blasint(k), 0, c.baseAddress, blasint(n))
     }
 
+    /// C (m×n, row stride ldc) = A (m×k) · Bᵀ where B is stored n×k, all row-major f32: the engine's one sgemm call
+    /// for `x · Wᵀ` on widened weight panels.
+    static func sgemmTransposedB(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(k), b, blasint(k), 0, c,
+            blasint(ldc))
+    }
+
     /// Sets OpenBLAS's own thread count; ingot keeps it at 1 while its own `parallelFor` runs.
     /// The corresponding C function is `openblas_set_num_threads`.
     public static func setThreads(_ count: Int) {

@@ -33,6 +33,8 @@ public struct EngineConfig: Sendable {
     public let softmaxScale: Float
     /// How the routed experts' INT4 weights meet the activations (exact f32 unless asked otherwise).
     public var int4Activations: Int4Activations = .f32
+    /// The highest instruction set the dense kernels may use (the CPU's best unless a test forces a lower one).
+    public var isa: KernelISA = .best
 
     /// Derives the engine's constants.
     public init(_ model: ModelConfig, latentNormEps: LatentNormEps = .transformers) {

@@ -40,12 +40,14 @@ public final class InferenceEngine: @unchecked Sendable {
 
     public init(
         source: any WeightSource, threads: Int = defaultThreads,
-        latentNormEps: EngineConfig.LatentNormEps = .transformers, int4Activations: Int4Activations = .f32
+        latentNormEps: EngineConfig.LatentNormEps = .transformers, int4Activations: Int4Activations = .f32,
+        isa: KernelISA = .best
     ) throws {
         self.source = source
         self.threads = max(1, threads)
         var c = EngineConfig(source.config, latentNormEps: latentNormEps)
         c.int4Activations = int4Activations
+        c.isa = min(isa, KernelISA.best)
         config = c
         embed = try source.linear("model.embed_tokens", rows: c.vocab, cols: c.hidden)
         finalNorm = try source.vector("model.norm.weight", count: c.hidden)
@@ -84,23 +86,34 @@ public final class InferenceEngine: @unchecked Sendable {
         return h
     }
 
-    /// Final norm and lm_head: logits [T × vocab].
-    func head(_ h: [Float], tokens: Int, dropPages: Bool = false) -> [Float] {
-        var x = h
-        rmsNorm(&x, rows: tokens, width: config.hidden, weight: finalNorm, eps: config.rmsEps)
-        var logits = [Float](repeating: 0, count: tokens * config.vocab)
+    /// Final norm and lm_head for the positions `rows` of the T hidden rows in `h`: logits [rows.count × vocab].
+    /// Positions outside `rows` are never normed nor multiplied (perplexity scores only the second half of a chunk).
+    func head(_ h: [Float], rows: Range<Int>, dropPages: Bool = false) -> [Float] {
+        let hd = config.hidden, n = rows.count
+        guard n > 0 else { return [] }
+        var x = Array(h[(rows.lowerBound * hd)..<(rows.upperBound * hd)])
+        rmsNorm(&x, rows: n, width: hd, weight: finalNorm, eps: config.rmsEps)
+        var logits = [Float](repeating: 0, count: n * config.vocab)
         x.withUnsafeBufferPointer { xp in
             logits.withUnsafeMutableBufferPointer { lp in
-                lmHead.apply(xp.baseAddress!, tokens: tokens, into: lp.baseAddress!, threads: threads, dropPages: dropPages)
+                lmHead.apply(
+                    xp.baseAddress!, tokens: n, into: lp.baseAddress!, threads: threads, dropPages: dropPages, isa: config.isa)
             }
         }
         return logits
     }
 
+    /// The positions of `tokens` new positions whose logits are wanted: all of them, or `wanted` clamped to them.
+    static func headRows(_ tokens: Int, _ wanted: Range<Int>?) -> Range<Int> {
+        guard let wanted else { return 0..<tokens }
+        return wanted.clamped(to: 0..<tokens)
+    }
+
     /// Runs `tokens` (appended after what `cache` holds) through the model; returns logits for every new position
-    /// [T × vocab]. The cache grows by T positions.
+    /// [T × vocab], or only for the new positions in `logitRows` ([logitRows.count × vocab], row i is position
+    /// logitRows.lowerBound + i). The cache grows by T positions.
     public func forward(
-        _ tokens: [Int], cache: KVCache, hook: HiddenStateHook? = nil, routing: RoutingHook? = nil
+        _ tokens: [Int], cache: KVCache, hook: HiddenStateHook? = nil, routing: RoutingHook? = nil, logitRows: Range<Int>? = nil
     ) throws -> [Float] {
         guard !tokens.isEmpty else { return [] }
         var h = try embedTokens(tokens)
@@ -109,20 +122,22 @@ public final class InferenceEngine: @unchecked Sendable {
             if let hook { h.withUnsafeBufferPointer { hook(l, $0, tokens.count) } }
         }
         cache.count += tokens.count
-        return head(h, tokens: tokens.count)
+        return head(h, rows: Self.headRows(tokens.count, logitRows))
     }
 
-    /// Logits for every position of a sequence (a fresh cache).
-    public func logits(_ tokens: [Int], hook: HiddenStateHook? = nil, routing: RoutingHook? = nil) throws -> [Float] {
-        try forward(tokens, cache: makeCache(), hook: hook, routing: routing)
+    /// Logits for every position of a sequence (a fresh cache), or for the positions in `logitRows`.
+    public func logits(
+        _ tokens: [Int], hook: HiddenStateHook? = nil, routing: RoutingHook? = nil, logitRows: Range<Int>? = nil
+    ) throws -> [Float] {
+        try forward(tokens, cache: makeCache(), hook: hook, routing: routing, logitRows: logitRows)
     }
 
     /// Layer-streamed evaluation of several sequences: every sequence passes layer L before any touches layer L+1,
     /// and each layer's weights are released once it is done, so only one layer is resident at a time (a model far
-    /// larger than RAM can be evaluated). Gives the same logits as ``logits(_:hook:routing:)``, bit for bit.
+    /// larger than RAM can be evaluated). Gives the same logits as ``logits(_:hook:routing:logitRows:)``, bit for bit.
     public func logitsStreamed(
         _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil,
-        routing: SequenceRoutingHook? = nil, progress: ((_ layer: Int) -> Void)? = nil
+        routing: SequenceRoutingHook? = nil, progress: ((_ layer: Int) -> Void)? = nil, logitRows: Range<Int>? = nil
     ) throws -> [[Float]] {
         var hidden = try sequences.map { try embedTokens($0) }
         source.release(layer: nil)
@@ -137,7 +152,9 @@ public final class InferenceEngine: @unchecked Sendable {
             source.release(layer: l)
             progress?(l)
         }
-        let logits = zip(hidden, sequences).map { $1.isEmpty ? [] : head($0, tokens: $1.count, dropPages: true) }
+        let logits = zip(hidden, sequences).map { h, tokens in
+            tokens.isEmpty ? [] : head(h, rows: Self.headRows(tokens.count, logitRows), dropPages: true)
+        }
         source.release(layer: nil)
         return logits
     }
@@ -165,7 +182,9 @@ public final class InferenceEngine: @unchecked Sendable {
         var y = [Float](repeating: 0, count: tokens * w.rows)
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
-                w.apply(xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, threads: threads, activations: config.int4Activations)
+                w.apply(
+                    xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, threads: threads, activations: config.int4Activations,
+                    isa: config.isa)
             }
         }
         return y

@@ -61,13 +61,30 @@ public struct LinearWeight: @unchecked Sendable {
     /// `dropPages`: release each block's source pages once used (layer-streamed evaluation of the huge global
     /// matrices); only dense mapped weights have pages to drop.
     /// `activations`: how INT4 weights meet the activations (dense weights always use f32).
+    /// `isa`: the highest instruction set the dense kernels may use (tests force the lower ones).
     public func apply(
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1, dropPages: Bool = false,
-        activations: Int4Activations = .f32
+        activations: Int4Activations = .f32, isa: KernelISA = .best
     ) {
         guard tokens > 0, rows > 0 else { return }
         if isInt4, activations == .q8_0 {
             applyQ8(x, tokens: tokens, into: y, threads: threads)
+            return
+        }
+        if let weight = gemmWeight, tokens >= (isInt4 ? DenseKernel.int4GemmTokens : DenseKernel.directTokens + 1) {
+            // Many tokens: each weight panel widened or dequantized once, then multiplied with every token.
+            let cols = self.cols, rows = self.rows
+            var descriptor = weight
+            let scratch = Int(ingot_gemm_scratch_floats(&descriptor))
+            parallelBlocks(count: rows, block: Int(GEMM_NR), threads: threads) { begin, end in
+                let panel = UnsafeMutableRawPointer.allocate(byteCount: scratch * 4, alignment: 64)
+                defer { panel.deallocate() }
+                var w = weight
+                ingot_gemm(
+                    &w, x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end),
+                    panel.assumingMemoryBound(to: Float.self), isa.rawValue)
+                if dropPages { release?(begin, end) }
+            }
             return
         }
         switch storage {
@@ -87,24 +104,49 @@ public struct LinearWeight: @unchecked Sendable {
                     tiles, Int64(tileRows), Int64(rows), Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens),
                     Int64(b0), Int64(b1), 0)
             }
-        case .dense, .fp8Block:
-            // Each worker converts its rows a block at a time into one scratch buffer (≈ 256 KiB of f32), so a
-            // multi-GB matrix (K2's lm_head) never exists in f32.
+        case .dense(let dtype):
+            let kind = DenseKernel.kind(dtype)
+            let w = bytes.baseAddress!, cols = self.cols, rows = self.rows
+            // Few tokens (decode, small batches): every weight read once in its stored dtype, widened in registers;
+            // memory-bound.
+            parallelBlocks(count: rows, block: 64, threads: threads) { begin, end in
+                ingot_dense_matmul(
+                    w, kind, Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), isa.rawValue)
+                if dropPages { release?(begin, end) }
+            }
+        case .fp8Block:
+            // Each worker converts its rows a block at a time into one scratch buffer (≈ 256 KiB of f32).
             let blockRows = max(1, min(rows, 65536 / max(cols, 1)))
             parallelBlocks(count: rows, block: blockRows, threads: threads) { begin, end in
                 let w = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * cols)
                 defer { w.deallocate() }
                 var r0 = begin
                 while r0 < end {
-                    let r1 = min(end, r0 + blockRows), n = r1 - r0
+                    let r1 = min(end, r0 + blockRows)
                     convertRows(r0, r1, into: w)
-                    cblas_sgemm(
-                        CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(n), blasint(cols), 1, x,
-                        blasint(cols), w, blasint(cols), 0, y + r0, blasint(rows))
+                    BLAS.sgemmTransposedB(x, w, y + r0, m: tokens, n: r1 - r0, k: cols, ldc: rows)
                     if dropPages { release?(r0, r1) }
                     r0 = r1
                 }
             }
+        }
+    }
+
+    /// The weight as the C GEMM's descriptor (nil for FP8 blocks, which are widened row blocks for sgemm).
+    var gemmWeight: ingot_weight? {
+        let data = bytes.baseAddress
+        switch storage {
+        case .dense(let dtype):
+            return ingot_weight(kind: DenseKernel.kind(dtype), data: data, scales: nil, rows: Int64(rows), cols: Int64(cols), tile_rows: 0)
+        case .int4Packed(let scales):
+            return ingot_weight(
+                kind: INGOT_W_INT4_CT, data: data, scales: scales.baseAddress?.assumingMemoryBound(to: UInt16.self), rows: Int64(rows),
+                cols: Int64(cols), tile_rows: 0)
+        case .int4Tiles(let tileRows):
+            return ingot_weight(
+                kind: INGOT_W_INT4_TILES, data: data, scales: nil, rows: Int64(rows), cols: Int64(cols), tile_rows: Int64(tileRows))
+        case .fp8Block:
+            return nil
         }
     }
 
@@ -146,13 +188,8 @@ public struct LinearWeight: @unchecked Sendable {
     public func convertRows(_ r0: Int, _ r1: Int, into out: UnsafeMutablePointer<Float>) {
         let n = (r1 - r0) * cols
         switch storage {
-        case .dense(.bf16):
-            ingot_bf16_to_f32(bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) + r0 * cols, out, n)
-        case .dense(.f16):
-            let src = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self) + r0 * cols
-            if ingot_f16_to_f32(src, out, n) == 0 { FloatConversion.convert(src, dtype: .f16, count: n, into: out) }
-        case .dense(.f32):
-            (out).update(from: bytes.baseAddress!.assumingMemoryBound(to: Float.self) + r0 * cols, count: n)
+        case .dense(let dtype):
+            ingot_dense_widen(bytes.baseAddress!, DenseKernel.kind(dtype), Int64(r0 * cols), Int64(n), out)
         case .fp8Block(let scaleInv, let block):
             let src = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
             let s = scaleInv.baseAddress!.assumingMemoryBound(to: Float.self)
@@ -163,7 +200,7 @@ public struct LinearWeight: @unchecked Sendable {
                     out[(r - r0) * cols + c] = Fp8Table.values[Int(src[r * cols + c])] * scale
                 }
             }
-        case .dense, .int4Packed, .int4Tiles:
+        case .int4Packed, .int4Tiles:
             preconditionFailure("convertRows on \(storage)")
         }
     }
@@ -206,6 +243,52 @@ func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (Int, Int) -> 
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let begin = min(count, w * per * block), end = min(count, (w + 1) * per * block)
             if begin < end { work.value(begin, end) }
+        }
+    }
+}
+
+/// The instruction sets the engine's dense kernels dispatch on (engine_dense.c), lowest first.
+public enum KernelISA: Int32, Sendable, CaseIterable, Comparable, CustomStringConvertible {
+    case portable = 0
+    /// AVX2 + FMA + F16C.
+    case avx2 = 1
+    /// AVX-512 F + BW.
+    case avx512 = 2
+    /// AVX-512 F + BW + BF16.
+    case avx512bf16 = 3
+
+    /// The best this CPU has.
+    public static let best = KernelISA(rawValue: ingot_engine_isa()) ?? .portable
+
+    /// Every variant this CPU can run (the tests run each).
+    public static var supported: [KernelISA] { allCases.filter { $0 <= best } }
+
+    public static func < (a: KernelISA, b: KernelISA) -> Bool { a.rawValue < b.rawValue }
+
+    public var description: String {
+        switch self {
+        case .portable: "portable C"
+        case .avx2: "AVX2+FMA"
+        case .avx512: "AVX-512"
+        case .avx512bf16: "AVX-512+BF16"
+        }
+    }
+}
+
+/// How dense weights are multiplied (docs/engine.md, "Dense kernels").
+enum DenseKernel {
+    /// Up to this many tokens the direct kernel reads the stored dense weights once; above, the GEMM packs panels.
+    static let directTokens = 16
+    /// From this many tokens on, exact-mode INT4 weights go through the GEMM (dequantized once per panel) rather
+    /// than the INT4 kernels (which dequantize for every token).
+    static let int4GemmTokens = 4
+
+    /// The C kernels' element kind of a dense dtype.
+    static func kind(_ dtype: DType) -> Int32 {
+        switch dtype {
+        case .bf16: INGOT_W_BF16
+        case .f16: INGOT_W_F16
+        default: INGOT_W_F32
         }
     }
 }

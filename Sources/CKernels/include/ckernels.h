@@ -1,4 +1,5 @@
-/* Sources/CKernels: verify's hot loops in C with AVX2.
+/* Sources/CKernels: the hot loops of verify and of the inference engine in C, dispatched at run time on the CPU's
+   features (AVX-512, AVX2 + FMA + F16C), each with a portable path the tests compare it with.
    Why C: Swift 6.3's SIMD32<UInt8> compare/accumulate code is scalarized on this target (measured: movzbl/movb
    per lane, stack spills), which held `ingot verify` to 0.30x of a warm-cache `cat`. Each function has a Swift
    twin (`...Reference`) that the tests compare it with. Dispatch to AVX2 happens at run time; other CPUs get
@@ -62,6 +63,52 @@ void ingot_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 
 /* F16 bits → f32 with F16C; returns 0 (and writes nothing) when the CPU lacks it. */
 int ingot_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+
+/* ---- dense matrix kernels (engine_dense.c; docs/engine.md, "Dense kernels") ---- */
+/* Instruction sets, lowest first; a kernel given `isa` uses the lower of it and what the CPU has. */
+#define INGOT_ISA_PORTABLE 0
+#define INGOT_ISA_AVX2 1 /* AVX2 + FMA + F16C */
+#define INGOT_ISA_AVX512 2 /* AVX-512 F + BW + VL + DQ */
+#define INGOT_ISA_AVX512_BF16 3 /* the above + AVX512_BF16 */
+/* The best of the above this CPU has (read once with cpuid). */
+int ingot_engine_isa(void);
+/* Stored forms of a weight matrix (dense kernels take the first three). */
+#define INGOT_W_BF16 0
+#define INGOT_W_F16 1
+#define INGOT_W_F32 2
+#define INGOT_W_INT4_CT 3 /* compressed-tensors pack-quantized INT4, group 32, BF16 scales */
+#define INGOT_W_INT4_TILES 4 /* the bundle's int4-tiles layout (docs/bundle-format.md) */
+/* y[t * ldy + r] = Σ_j w[r][j] · x[t * ldx + j] for rows [row_begin, row_end) and t < tokens; w: rows of `cols`
+   values of `kind`, widened exactly in registers; f32 FMA in one fixed order on every ISA (engine_dense.c), so all
+   variants agree bit for bit. */
+void ingot_dense_matmul(const void *w, int kind, int64_t cols, const float *x, int64_t ldx, float *y, int64_t ldy,
+                        int64_t tokens, int64_t row_begin, int64_t row_end, int isa);
+/* y[t * ldy + j] = Σ_i x[t * ldx + i] · w[i][j] for i < n, j < cols (w: n rows of `cols` values of `kind`): the
+   product with W itself rather than Wᵀ; each output is one FMA chain over i ascending on every ISA. */
+void ingot_dense_matmul_t(const void *w, int kind, int64_t n, int64_t cols, const float *x, int64_t ldx, float *y,
+                          int64_t ldy, int64_t tokens, int isa);
+/* A weight matrix W [rows, cols] in one of the stored forms above. */
+typedef struct {
+    int kind;
+    const void *data;       /* rows (dense), packed nibbles (INT4_CT), or tiles (INT4_TILES) */
+    const uint16_t *scales; /* INT4_CT: BF16 [rows, cols / 32] */
+    int64_t rows, cols;     /* INT4: cols a multiple of 32 */
+    int64_t tile_rows;      /* INT4_TILES */
+} ingot_weight;
+/* Panel geometry of ingot_gemm (the caller gives each worker ingot_gemm_scratch_floats of 64-byte-aligned scratch). */
+#define GEMM_NR 64
+#define GEMM_KC 256
+/* y[t * ldy + r] = Σ_k x[t * ldx + k] · W[r][k] for rows [row_begin, row_end), t < tokens: the GEMM for many tokens.
+   Each GEMM_NR × GEMM_KC panel of W is widened or dequantized (scale × (u − 8), exact) once into `panel`, then
+   multiplied with every token; f32 FMA in one fixed order on every ISA (engine_gemm.c). */
+void ingot_gemm(const ingot_weight *w, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t tokens,
+                int64_t row_begin, int64_t row_end, float *panel, int isa);
+/* Floats of scratch ingot_gemm needs for `w` (per worker, 64-byte aligned). */
+int64_t ingot_gemm_scratch_floats(const ingot_weight *w);
+/* Rows [r0, r1) of an INT4 weight dequantized row-major into out: scale × (u − 8), exact in f32. */
+void ingot_int4_dequant_rows(const ingot_weight *w, int64_t r0, int64_t r1, float *out, int isa);
+/* out[0 ..< count] = values [begin, begin + count) of w widened to f32 (exact). */
+void ingot_dense_widen(const void *w, int kind, int64_t begin, int64_t count, float *out);
 
 /* ---- benchmark (kernels.c) ---- */
 /* The XOR of the little-endian 64-bit words of the first n/128·128 bytes, each remaining byte XORed into the low

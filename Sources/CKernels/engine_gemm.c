@@ -1,0 +1,309 @@
+/* Sources/CKernels/engine_gemm.c: the engine's f32 GEMM for many tokens (docs/engine.md, "Dense kernels").
+
+   y[t][r] = Σ_k x[t][k] · W[r][k] for every stored form of W (BF16 / F16 / F32 rows, compressed-tensors INT4,
+   bundle INT4 tiles). The weight is consumed in panels of GEMM_NR rows × GEMM_KC columns: each panel is widened
+   (or dequantized, w = scale × (u − 8) exactly in f32) once into a k-major f32 buffer, then every token is multiplied
+   with it from cache. The summation order of one output is fixed on every ISA, so the variants agree bit for bit:
+     for each block k0 = 0, KC, 2·KC, …:   acc = 0;  for k in block ascending: acc = fmaf(w[r][k], x[t][k], acc)
+                                           y = (k0 == 0) ? acc : y + acc
+   AVX-512 tiles are 6 tokens × 64 rows (24 accumulators), AVX2 tiles 4 tokens × 16 rows, the portable path loops.
+   INT4 weights (routed experts, which meet a few tokens each) are instead dequantized 16 rows at a time, row-major,
+   and multiplied by the dense kernel (engine_dense.c), whose order they then share. */
+#include "ckernels.h"
+#include "engine_common.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define NR GEMM_NR
+#define KC GEMM_KC
+#define INT4_BLOCK_ROWS 16
+
+/* ---------- packing: panel[kk * NR + i] = W[r0 + i][k0 + kk] as f32 (rows ≥ nr are 0) ---------- */
+
+static void pack_panel(const ingot_weight *w, int64_t r0, int nr, int64_t k0, int kc, float *panel) {
+    if (nr < NR) memset(panel, 0, sizeof(float) * NR * (size_t)kc);
+    const int64_t cols = w->cols;
+    switch (w->kind) {
+    case INGOT_W_BF16: {
+        const uint16_t *src = (const uint16_t *)w->data;
+        for (int i = 0; i < nr; i++) {
+            const uint16_t *row = src + (r0 + i) * cols + k0;
+            for (int kk = 0; kk < kc; kk++) panel[kk * NR + i] = bf16_to_f32(row[kk]);
+        }
+        break;
+    }
+    case INGOT_W_F16: {
+        const uint16_t *src = (const uint16_t *)w->data;
+        for (int i = 0; i < nr; i++) {
+            const uint16_t *row = src + (r0 + i) * cols + k0;
+            for (int kk = 0; kk < kc; kk++) panel[kk * NR + i] = f16_to_f32(row[kk]);
+        }
+        break;
+    }
+    case INGOT_W_F32: {
+        const float *src = (const float *)w->data;
+        for (int i = 0; i < nr; i++) {
+            const float *row = src + (r0 + i) * cols + k0;
+            for (int kk = 0; kk < kc; kk++) panel[kk * NR + i] = row[kk];
+        }
+        break;
+    }
+    case INGOT_W_INT4_CT: {
+        /* Row r: cols/2 bytes, element j in the low nibble of byte j/2 when j is even (little-endian I32 words of
+           8 nibbles); BF16 scale per 32 columns. k0 and kc are multiples of 32. */
+        const uint8_t *src = (const uint8_t *)w->data;
+        const int64_t groups = cols / 32;
+        for (int i = 0; i < nr; i++) {
+            const uint8_t *row = src + (r0 + i) * (cols / 2);
+            for (int kk = 0; kk < kc; kk += 32) {
+                int64_t g = (k0 + kk) / 32;
+                float s = bf16_to_f32(w->scales[(r0 + i) * groups + g]);
+                const uint8_t *p = row + g * 16;
+                for (int j = 0; j < 16; j++) {
+                    panel[(kk + 2 * j) * NR + i] = s * (float)((int)(p[j] & 15) - 8);
+                    panel[(kk + 2 * j + 1) * NR + i] = s * (float)((int)(p[j] >> 4) - 8);
+                }
+            }
+        }
+        break;
+    }
+    default: { /* INGOT_W_INT4_TILES: tiles of tile_rows rows × 32 columns, byte j = element j | element j+16 << 4,
+                  then the tile's BF16 scales (docs/bundle-format.md). */
+        const uint8_t *tiles = (const uint8_t *)w->data;
+        const int64_t tr = w->tile_rows, groups = cols / 32, tile_bytes = tr * 18;
+        for (int i = 0; i < nr; i++) {
+            int64_t r = r0 + i, b = r / tr, in = r % tr;
+            for (int kk = 0; kk < kc; kk += 32) {
+                int64_t g = (k0 + kk) / 32;
+                const uint8_t *tile = tiles + (b * groups + g) * tile_bytes;
+                uint16_t sb;
+                memcpy(&sb, tile + tr * 16 + in * 2, 2);
+                float s = bf16_to_f32(sb);
+                const uint8_t *p = tile + in * 16;
+                for (int j = 0; j < 16; j++) {
+                    panel[(kk + j) * NR + i] = s * (float)((int)(p[j] & 15) - 8);
+                    panel[(kk + j + 16) * NR + i] = s * (float)((int)(p[j] >> 4) - 8);
+                }
+            }
+        }
+        break;
+    }
+    }
+}
+
+/* ---------- INT4 rows dequantized row-major: out[(r − r0) · cols + j] = scale × (u − 8), exact ---------- */
+
+/* The 32 levels of one group as bytes in column order, from its 16 stored bytes. */
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+AVX2_TARGET static inline void group_levels(const uint8_t *p, int ct, __m128i *first16, __m128i *last16) {
+    __m128i b = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(15);
+    __m128i lo = _mm_and_si128(b, mask), hi = _mm_and_si128(_mm_srli_epi16(b, 4), mask);
+    if (ct) { /* byte m = element 2m | element 2m+1 << 4 */
+        *first16 = _mm_unpacklo_epi8(lo, hi);
+        *last16 = _mm_unpackhi_epi8(lo, hi);
+    } else { /* tiles: byte j = element j | element j+16 << 4 */
+        *first16 = lo;
+        *last16 = hi;
+    }
+}
+
+AVX2_TARGET static inline void store_levels8(__m128i levels8, __m256 scale, float *out) {
+    __m256i u = _mm256_sub_epi32(_mm256_cvtepu8_epi32(levels8), _mm256_set1_epi32(8));
+    _mm256_storeu_ps(out, _mm256_mul_ps(scale, _mm256_cvtepi32_ps(u)));
+}
+
+static inline const uint8_t *group_bytes(const ingot_weight *w, int64_t r, int64_t g, uint16_t *scale_bits) {
+    const int64_t groups = w->cols / 32;
+    if (w->kind == INGOT_W_INT4_CT) {
+        *scale_bits = w->scales[r * groups + g];
+        return (const uint8_t *)w->data + r * (w->cols / 2) + g * 16;
+    }
+    const int64_t tr = w->tile_rows, b = r / tr, in = r % tr;
+    const uint8_t *tile = (const uint8_t *)w->data + (b * groups + g) * tr * 18;
+    memcpy(scale_bits, tile + tr * 16 + in * 2, 2);
+    return tile + in * 16;
+}
+
+AVX2_TARGET static void dequant_avx2(const ingot_weight *w, int64_t r0, int64_t r1, float *out) {
+    const int64_t groups = w->cols / 32;
+    const int ct = w->kind == INGOT_W_INT4_CT;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t g = 0; g < groups; g++) {
+            uint16_t sb;
+            const uint8_t *p = group_bytes(w, r, g, &sb);
+            __m128i a, b;
+            group_levels(p, ct, &a, &b);
+            __m256 scale = _mm256_set1_ps(bf16_to_f32(sb));
+            float *o = out + (r - r0) * w->cols + g * 32;
+            store_levels8(a, scale, o);
+            store_levels8(_mm_srli_si128(a, 8), scale, o + 8);
+            store_levels8(b, scale, o + 16);
+            store_levels8(_mm_srli_si128(b, 8), scale, o + 24);
+        }
+}
+
+static void dequant_portable(const ingot_weight *w, int64_t r0, int64_t r1, float *out) {
+    const int64_t groups = w->cols / 32;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t g = 0; g < groups; g++) {
+            uint16_t sb;
+            const uint8_t *p = group_bytes(w, r, g, &sb);
+            float s = bf16_to_f32(sb), *o = out + (r - r0) * w->cols + g * 32;
+            for (int j = 0; j < 16; j++) {
+                int ct = w->kind == INGOT_W_INT4_CT;
+                int first = p[j] & 15, second = p[j] >> 4;
+                o[ct ? 2 * j : j] = s * (float)(first - 8);
+                o[ct ? 2 * j + 1 : j + 16] = s * (float)(second - 8);
+            }
+        }
+}
+
+void ingot_int4_dequant_rows(const ingot_weight *w, int64_t r0, int64_t r1, float *out, int isa) {
+    int level = ingot_engine_isa();
+    if (isa < level) level = isa;
+    if (level >= INGOT_ISA_AVX2)
+        dequant_avx2(w, r0, r1, out);
+    else
+        dequant_portable(w, r0, r1, out);
+}
+
+int64_t ingot_gemm_scratch_floats(const ingot_weight *w) {
+    int64_t panel = (int64_t)NR * KC, rows = (int64_t)INT4_BLOCK_ROWS * w->cols;
+    return panel > rows ? panel : rows;
+}
+
+/* ---------- portable ---------- */
+
+static void tile_portable(const float *panel, int nr, int kc, const float *x, int64_t ldx, float *y, int64_t ldy,
+                          int64_t t0, int mt, int64_t r0, int first) {
+    for (int m = 0; m < mt; m++)
+        for (int i = 0; i < nr; i++) {
+            float acc = 0;
+            for (int kk = 0; kk < kc; kk++) acc = fmaf(panel[kk * NR + i], x[(t0 + m) * ldx + kk], acc);
+            float *out = y + (t0 + m) * ldy + r0 + i;
+            *out = first ? acc : *out + acc;
+        }
+}
+
+/* ---------- AVX-512: 6 tokens × 64 rows ---------- */
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+AVX512_TARGET __attribute__((always_inline)) static inline void tile512(const float *panel, int nr, int kc,
+                                                                       const float *x, int64_t ldx, float *y,
+                                                                       int64_t ldy, int64_t t0, int64_t r0,
+                                                                       int first, int MT) {
+    __m512 acc[6][4];
+    for (int m = 0; m < MT; m++)
+        for (int v = 0; v < 4; v++) acc[m][v] = _mm512_setzero_ps();
+    const float *xr[6];
+    for (int m = 0; m < MT; m++) xr[m] = x + (t0 + m) * ldx;
+    for (int kk = 0; kk < kc; kk++) {
+        const float *p = panel + kk * NR;
+        __m512 w0 = _mm512_load_ps(p), w1 = _mm512_load_ps(p + 16), w2 = _mm512_load_ps(p + 32),
+               w3 = _mm512_load_ps(p + 48);
+        for (int m = 0; m < MT; m++) {
+            __m512 b = _mm512_set1_ps(xr[m][kk]);
+            acc[m][0] = _mm512_fmadd_ps(w0, b, acc[m][0]);
+            acc[m][1] = _mm512_fmadd_ps(w1, b, acc[m][1]);
+            acc[m][2] = _mm512_fmadd_ps(w2, b, acc[m][2]);
+            acc[m][3] = _mm512_fmadd_ps(w3, b, acc[m][3]);
+        }
+    }
+    for (int m = 0; m < MT; m++) {
+        float *out = y + (t0 + m) * ldy + r0;
+        for (int v = 0; v < 4; v++) {
+            int left = nr - 16 * v;
+            if (left <= 0) break;
+            __mmask16 mask = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+            __m512 r = first ? acc[m][v] : _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out + 16 * v), acc[m][v]);
+            _mm512_mask_storeu_ps(out + 16 * v, mask, r);
+        }
+    }
+}
+
+AVX512_TARGET static void panel_avx512(const float *panel, int nr, int kc, const float *x, int64_t ldx, float *y,
+                                       int64_t ldy, int64_t tokens, int64_t r0, int first) {
+    int64_t t = 0;
+    for (; t + 6 <= tokens; t += 6) tile512(panel, nr, kc, x, ldx, y, ldy, t, r0, first, 6);
+    switch (tokens - t) {
+    case 5: tile512(panel, nr, kc, x, ldx, y, ldy, t, r0, first, 5); break;
+    case 4: tile512(panel, nr, kc, x, ldx, y, ldy, t, r0, first, 4); break;
+    case 3: tile512(panel, nr, kc, x, ldx, y, ldy, t, r0, first, 3); break;
+    case 2: tile512(panel, nr, kc, x, ldx, y, ldy, t, r0, first, 2); break;
+    case 1: tile512(panel, nr, kc, x, ldx, y, ldy, t, r0, first, 1); break;
+    default: break;
+    }
+}
+
+/* ---------- AVX2: 4 tokens × 16 rows ---------- */
+
+AVX2_TARGET __attribute__((always_inline)) static inline void tile256(const float *panel, int nr, int kc,
+                                                                     const float *x, int64_t ldx, float *y,
+                                                                     int64_t ldy, int64_t t0, int64_t r0, int c0,
+                                                                     int first, int MT) {
+    __m256 acc[4][2];
+    for (int m = 0; m < MT; m++) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
+    for (int kk = 0; kk < kc; kk++) {
+        const float *p = panel + kk * NR + c0;
+        __m256 w0 = _mm256_load_ps(p), w1 = _mm256_load_ps(p + 8);
+        for (int m = 0; m < MT; m++) {
+            __m256 b = _mm256_broadcast_ss(x + (t0 + m) * ldx + kk);
+            acc[m][0] = _mm256_fmadd_ps(w0, b, acc[m][0]);
+            acc[m][1] = _mm256_fmadd_ps(w1, b, acc[m][1]);
+        }
+    }
+    for (int m = 0; m < MT; m++) {
+        float a[16];
+        _mm256_storeu_ps(a, acc[m][0]);
+        _mm256_storeu_ps(a + 8, acc[m][1]);
+        float *out = y + (t0 + m) * ldy + r0 + c0;
+        for (int i = 0; i < 16 && c0 + i < nr; i++) out[i] = first ? a[i] : out[i] + a[i];
+    }
+}
+
+AVX2_TARGET static void panel_avx2(const float *panel, int nr, int kc, const float *x, int64_t ldx, float *y,
+                                   int64_t ldy, int64_t tokens, int64_t r0, int first) {
+    for (int c0 = 0; c0 < nr; c0 += 16) {
+        int64_t t = 0;
+        for (; t + 4 <= tokens; t += 4) tile256(panel, nr, kc, x, ldx, y, ldy, t, r0, c0, first, 4);
+        switch (tokens - t) {
+        case 3: tile256(panel, nr, kc, x, ldx, y, ldy, t, r0, c0, first, 3); break;
+        case 2: tile256(panel, nr, kc, x, ldx, y, ldy, t, r0, c0, first, 2); break;
+        case 1: tile256(panel, nr, kc, x, ldx, y, ldy, t, r0, c0, first, 1); break;
+        default: break;
+        }
+    }
+}
+
+void ingot_gemm(const ingot_weight *w, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t tokens,
+                int64_t row_begin, int64_t row_end, float *panel, int isa) {
+    int level = ingot_engine_isa();
+    if (isa < level) level = isa;
+    if (w->kind == INGOT_W_INT4_CT || w->kind == INGOT_W_INT4_TILES) {
+        /* A routed expert meets few tokens: dequantize INT4_BLOCK_ROWS rows once (row-major, vectorized), then the
+           dense kernel multiplies them with every token from cache. */
+        for (int64_t r0 = row_begin; r0 < row_end; r0 += INT4_BLOCK_ROWS) {
+            int64_t r1 = row_end - r0 < INT4_BLOCK_ROWS ? row_end : r0 + INT4_BLOCK_ROWS;
+            ingot_int4_dequant_rows(w, r0, r1, panel, level);
+            ingot_dense_matmul(panel, INGOT_W_F32, w->cols, x, ldx, y + r0, ldy, tokens, 0, r1 - r0, level);
+        }
+        return;
+    }
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += NR) {
+        int nr = (int)(row_end - r0 < NR ? row_end - r0 : NR);
+        for (int64_t k0 = 0; k0 < w->cols; k0 += KC) {
+            int kc = (int)(w->cols - k0 < KC ? w->cols - k0 : KC);
+            pack_panel(w, r0, nr, k0, kc, panel);
+            const float *xk = x + k0;
+            int first = k0 == 0;
+            if (level >= INGOT_ISA_AVX512)
+                panel_avx512(panel, nr, kc, xk, ldx, y, ldy, tokens, r0, first);
+            else if (level >= INGOT_ISA_AVX2)
+                panel_avx2(panel, nr, kc, xk, ldx, y, ldy, tokens, r0, first);
+            else
+                for (int64_t t = 0; t < tokens; t++) tile_portable(panel, nr, kc, xk, ldx, y, ldy, t, 1, r0, first);
+        }
+    }
+}
