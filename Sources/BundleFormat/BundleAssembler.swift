@@ -71,8 +71,9 @@ enum BundleAssembler {
         }
         var files: [JSONValue] = []
         let fm = FileManager.default
-        for name in ((try? fm.contentsOfDirectory(atPath: path(BundleReader.filesFolderName))) ?? []).sorted() where !name.contains(".partial-") {
-            let mapping = try MappedFile(path: path(BundleReader.filesFolderName + "/" + name))
+        let filesFolder = BundleReader.filesFolderName
+        for name in ((try? fm.contentsOfDirectory(atPath: path(filesFolder))) ?? []).sorted() where !name.contains(".partial-") {
+            let mapping = try MappedFile(path: path(filesFolder + "/" + name))
             files.append(BundleManifest.fileJSON(.init(name: name, bytes: mapping.length, sha256: SHA256Hex.of(mapping.bytes))))
         }
         let manifestJSON = JSONValue.object([

@@ -15,8 +15,8 @@ public final class BundleReader: @unchecked Sendable {
     private let expertIndex: [ExpertID: Int]
     private let tensorIndex: [String: Int]
 
-    /// True when `folder` looks like a bundle (has a manifest.json).
-    public static func isBundle(_ folder: String) -> Bool {
+    /// True when `folder` looks like a bundle (has a manifest.json). Asked only by ``ModelStoreKind`` (docs/model-store.md).
+    static func isBundle(_ folder: String) -> Bool {
         FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("manifest.json"))
     }
 

@@ -40,7 +40,7 @@ public final class BundleStore: ModelStore, @unchecked Sendable {
         return true
     }
 
-    public func inventory() throws -> [TensorInfo] {
+    public func inventory() throws(BundleError) -> [TensorInfo] {
         var infos: [TensorInfo] = []
         for shard in reader.manifest.sourceShards {
             for name in shard.tensors { infos.append(try info(name)) }
@@ -49,7 +49,7 @@ public final class BundleStore: ModelStore, @unchecked Sendable {
     }
 
     /// The checkpoint entry of a source tensor (offsets 0), from the manifest.
-    private func info(_ name: String) throws -> TensorInfo {
+    private func info(_ name: String) throws(BundleError) -> TensorInfo {
         if let t = reader.tensor(name) { return TensorInfo(name: name, dtype: t.dtype, shape: t.shape, begin: 0, end: 0) }
         let manifestFile = (reader.folder as NSString).appendingPathComponent("manifest.json")
         guard let a = TensorAddress(name: name), let p = projection(a)?.projection else {

@@ -20,7 +20,7 @@ public protocol ModelStore: AnyObject, Sendable {
     /// `weight_packed` / `weight_scale` / `weight_shape` they were tiled from, with offsets 0.
     ///
     /// - Throws: ``BundleError`` when a bundle lists a source tensor that nothing holds.
-    func inventory() throws -> [TensorInfo]
+    func inventory() throws(BundleError) -> [TensorInfo]
 
     /// A tensor stored as it is (dense weights, norms, scales), a view of the mapping; nil when the store has no such
     /// tensor. Routed-expert projections of a bundle are not tensors: ask ``expert(_:keep:)``.

@@ -84,8 +84,7 @@ public typealias BundleWeights = StoreWeights<BundleStore>
 
 /// The engine's weights read from a ``ModelStore``: each tensor the store holds becomes a ``LinearWeight`` over the
 /// store's bytes, checked against the shape the engine needs.
-public final class StoreWeights<Store: ModelStore>: WeightSource, @unchecked Sendable {
-    // Sendable: immutable after init; the store is Sendable.
+public final class StoreWeights<Store: ModelStore>: WeightSource, Sendable {
     /// Where the tensors live.
     public let store: Store
     public var config: ModelConfig { store.config }
