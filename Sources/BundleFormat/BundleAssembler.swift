@@ -17,7 +17,7 @@ enum BundleAssembler {
     /// Written when a job starts, identical in every slice: files/ copies and source.json (shards, model facts).
     static func writeSourceRecord(model: ModelFolder, options: BundleRepacker.Options, folder: String) throws {
         let fm = FileManager.default
-        let files = (folder as NSString).appendingPathComponent("files")
+        let files = BundleReader.filesFolder(of: folder)
         try fm.createDirectory(atPath: files, withIntermediateDirectories: true)
         for name in companionFiles(model) {
             try AtomicFile.write(
@@ -71,8 +71,9 @@ enum BundleAssembler {
         }
         var files: [JSONValue] = []
         let fm = FileManager.default
-        for name in ((try? fm.contentsOfDirectory(atPath: path("files"))) ?? []).sorted() where !name.contains(".partial-") {
-            let mapping = try MappedFile(path: path("files/" + name))
+        let filesFolder = BundleReader.filesFolderName
+        for name in ((try? fm.contentsOfDirectory(atPath: path(filesFolder))) ?? []).sorted() where !name.contains(".partial-") {
+            let mapping = try MappedFile(path: path(filesFolder + "/" + name))
             files.append(BundleManifest.fileJSON(.init(name: name, bytes: mapping.length, sha256: SHA256Hex.of(mapping.bytes))))
         }
         let manifestJSON = JSONValue.object([

@@ -45,7 +45,7 @@ public enum BundleMerge {
             }
         }
         for name in try fm.contentsOfDirectory(atPath: first + "/files") {
-            try linkOrCopy(first + "/files/" + name, output + "/files/" + name)
+            try linkOrCopy(BundleReader.filesFolder(of: first) + "/" + name, BundleReader.filesFolder(of: output) + "/" + name)
         }
         try linkOrCopy(first + "/source.json", output + "/source.json")
         try BundleAssembler.finalize(folder: output, units: units)

@@ -12,12 +12,21 @@ public final class BundleReader: @unchecked Sendable {
     public let manifest: BundleManifest
     /// Data file name → mapping.
     private let mappings: [String: MappedFile]
-    private let expertIndex: [[Int]: Int]
+    private let expertIndex: [ExpertID: Int]
     private let tensorIndex: [String: Int]
 
-    /// True when `folder` looks like a bundle (has a manifest.json).
-    public static func isBundle(_ folder: String) -> Bool {
+    /// True when `folder` looks like a bundle (has a manifest.json). Asked only by ``ModelStoreKind`` (docs/model-store.md).
+    static func isBundle(_ folder: String) -> Bool {
         FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("manifest.json"))
+    }
+
+    /// The folder inside a bundle that holds the model's own files (config.json, tokenizer, chat template), copied
+    /// verbatim (docs/bundle-format.md).
+    package static let filesFolderName = "files"
+
+    /// The companion-files folder of the bundle at `folder`.
+    package static func filesFolder(of folder: String) -> String {
+        (folder as NSString).appendingPathComponent(filesFolderName)
     }
 
     /// Opens a bundle: manifest.json must match manifest.sha256, parse strictly, and every data file must exist
@@ -39,8 +48,8 @@ public final class BundleReader: @unchecked Sendable {
             mappings[f.name] = m
         }
         self.mappings = mappings
-        var experts: [[Int]: Int] = [:]
-        for (i, e) in manifest.experts.enumerated() { experts[[e.layer, e.expert]] = i }
+        var experts: [ExpertID: Int] = [:]
+        for (i, e) in manifest.experts.enumerated() { experts[ExpertID(layer: e.layer, expert: e.expert)] = i }
         expertIndex = experts
         var tensors: [String: Int] = [:]
         for (i, t) in manifest.tensors.enumerated() { tensors[t.name] = i }
@@ -90,7 +99,7 @@ public final class BundleReader: @unchecked Sendable {
 
     /// The manifest entry of an expert.
     public func expert(layer: Int, expert: Int) -> BundleManifest.ExpertExtent? {
-        expertIndex[[layer, expert]].map { manifest.experts[$0] }
+        expertIndex[ExpertID(layer: layer, expert: expert)].map { manifest.experts[$0] }
     }
 
     /// The manifest entry of a dense tensor.

@@ -259,7 +259,7 @@ final class RepackJob: @unchecked Sendable {
         let text = JSONValue.object(record).prettyText + "\n"
         let file = path("repack.json")
         Self.removeStaleTemporaries(output)
-        Self.removeStaleTemporaries(path("files"))
+        Self.removeStaleTemporaries(path(BundleReader.filesFolderName))
         if let existing = try? String(contentsOfFile: file, encoding: .utf8) {
             guard existing == text else {
                 throw BundleError.folderHoldsOtherJob(folder: output, reason: "it holds a repack of another source or with other options")

@@ -16,7 +16,8 @@ public enum BundleUnpacker {
         try AtomicFile.requireNewOrEmptyFolder(output)
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         for f in m.files {
-            try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: bundle + "/files/" + f.name))), to: output + "/" + f.name)
+            let source = BundleReader.filesFolder(of: bundle) + "/" + f.name
+            try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: source))), to: output + "/" + f.name)
         }
         let total = m.dataFiles.reduce(0) { $0 + $1.bytes }
         var done = 0
@@ -104,10 +105,10 @@ public enum BundleUnpacker {
         var m = reader.manifest
         let fm = FileManager.default
         try AtomicFile.requireNewOrEmptyFolder(output)
-        try fm.createDirectory(atPath: output + "/files", withIntermediateDirectories: true)
+        let (source, target) = (BundleReader.filesFolder(of: bundle), BundleReader.filesFolder(of: output))
+        try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
         for f in m.files {
-            try AtomicFile.write(
-                Array(try Data(contentsOf: URL(fileURLWithPath: bundle + "/files/" + f.name))), to: output + "/files/" + f.name)
+            try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: source + "/" + f.name))), to: target + "/" + f.name)
         }
         let total = m.dataFiles.reduce(0) { $0 + $1.bytes }
         var done = 0

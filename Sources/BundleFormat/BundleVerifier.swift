@@ -36,7 +36,7 @@ public enum BundleVerifier {
             bytes += f.bytes
         }
         for f in m.files {
-            let path = (folder as NSString).appendingPathComponent("files/" + f.name)
+            let path = (BundleReader.filesFolder(of: folder) as NSString).appendingPathComponent(f.name)
             guard let mapping = try? MappedFile(path: path) else {
                 findings.append("error: \(path): missing")
                 continue
@@ -123,7 +123,7 @@ public enum BundleVerifier {
     /// Every expert of every MoE layer present with the config's shapes; dense tensors as the config implies.
     static func structureFindings(_ reader: BundleReader) -> [String] {
         let m = reader.manifest
-        let configPath = (reader.folder as NSString).appendingPathComponent("files/config.json")
+        let configPath = (BundleReader.filesFolder(of: reader.folder) as NSString).appendingPathComponent("config.json")
         guard let config = try? ModelConfig(path: configPath) else { return ["error: \(configPath): missing or unreadable"] }
         var out: [String] = []
         if m.layers != config.numHiddenLayers || m.routedExperts != config.nRoutedExperts {

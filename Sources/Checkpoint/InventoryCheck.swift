@@ -74,9 +74,5 @@ public enum InventoryCheck {
     }
 
     /// The layer number of a `model.layers.N.…` name, parsed loosely (MTP layers have parts TensorAddress does not know).
-    static func layerIndex(_ name: String) -> Int? {
-        let prefix = "model.layers."
-        guard name.hasPrefix(prefix) else { return nil }
-        return Int(name.dropFirst(prefix.count).prefix { $0 != "." })
-    }
+    static func layerIndex(_ name: String) -> Int? { TensorAddress.layer(ofName: name) }
 }

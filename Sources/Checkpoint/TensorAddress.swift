@@ -110,11 +110,47 @@ public struct TensorAddress: Hashable, Sendable, Comparable, CustomStringConvert
         if component.isGlobal { return component.rawValue }
         var path = component.rawValue
         if let expert { path = "mlp.experts.\(expert)." + path.dropFirst("mlp.experts.E.".count) }
-        return "model.layers.\(layer ?? 0).\(path)"
+        return "\(Self.layerPrefix)\(layer ?? 0).\(path)"
     }
 
     /// The tensor name in the checkpoint.
     public var name: String { moduleName + "." + part.rawValue }
+
+    /// The address of a routed-expert projection's tensor.
+    public init(_ expert: ExpertID, component: Component, part: Part = .weight) {
+        self.init(layer: expert.layer, component: component, expert: expert.expert, part: part)
+    }
+
+    /// The routed expert this address belongs to; nil for every other tensor.
+    public var expertID: ExpertID? {
+        guard let layer, let expert else { return nil }
+        return ExpertID(layer: layer, expert: expert)
+    }
+
+    /// The same module with another part (`weight_packed` → `weight_scale`).
+    public func with(part: Part) -> TensorAddress {
+        TensorAddress(layer: layer, component: component, expert: expert, part: part)
+    }
+
+    /// The path of a whole routed expert, all three projections (`model.layers.1.mlp.experts.6`).
+    public static func moduleName(of expert: ExpertID) -> String {
+        "\(layerPrefix)\(expert.layer).mlp.experts.\(expert.expert)"
+    }
+
+    /// Parses a module path (`model.layers.3.self_attn.q_a_proj`) as that module's `part` tensor.
+    public init?(module: String, part: Part = .weight) {
+        self.init(name: module + "." + part.rawValue)
+    }
+
+    /// The layer number of any `model.layers.N.…` name, parsed loosely: MTP layers and other tensors this type does
+    /// not know still belong to a layer. Nil for names outside the decoder layers.
+    public static func layer(ofName name: String) -> Int? {
+        guard name.hasPrefix(layerPrefix) else { return nil }
+        return Int(name.dropFirst(layerPrefix.count).prefix { $0 != "." })
+    }
+
+    /// The prefix of every per-layer tensor name.
+    private static let layerPrefix = "model.layers."
 
     public var description: String { name }
 
@@ -130,7 +166,7 @@ public struct TensorAddress: Hashable, Sendable, Comparable, CustomStringConvert
             self.init(layer: nil, component: global, expert: nil, part: part)
             return
         }
-        let prefix = "model.layers."
+        let prefix = Self.layerPrefix
         guard module.hasPrefix(prefix) else { return nil }
         let rest = module.dropFirst(prefix.count)
         guard let dot = rest.firstIndex(of: "."), let layer = Self.index(rest[..<dot]) else { return nil }

@@ -1,3 +1,4 @@
+import BundleFormat
 import Checkpoint
 import Foundation
 import TensorIO
@@ -90,7 +91,7 @@ public enum GGUFExporter {
 
     /// Where an export's tokenizer keys come from.
     public enum TokenizerSource: Sendable {
-        /// `tiktoken.model` and `tokenizer_config.json` beside config.json (a bundle's `files/`); no keys when the
+        /// `tiktoken.model` and `tokenizer_config.json` beside config.json (``ModelStore/filesFolder``); no keys when the
         /// folder has no `tiktoken.model`.
         case modelFiles
         /// These keys.
@@ -135,9 +136,9 @@ public enum GGUFExporter {
     /// - Throws: ``GGUFError``, ``SafetensorsError``, ``CheckpointError``, ``BundleError`` or ``FileError``; no
     ///   output file exists after a failure.
     public static func run(source path: String, output: String, options: Options) throws -> GGUFExportReport {
-        let source = try openExportSource(path)
-        let config = try ModelConfig(path: (source.filesFolder as NSString).appendingPathComponent("config.json"))
-        let plan = try ExportPlan(tensors: source.tensors, config: config, denseType: options.denseType)
+        let source = try ExportSource(path: path)
+        let config = source.store.config
+        let plan = try ExportPlan(tensors: try source.store.inventory(), config: config, denseType: options.denseType)
         let hasQ4 = plan.tensors.contains { $0.info.type == .q4_0 }
         var metadata = try DeepSeek2Metadata.keys(
             config, name: options.name, fileType: hasQ4 ? GGMLType.q4_0.fileType : options.denseType.ggml.fileType)

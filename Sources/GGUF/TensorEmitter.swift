@@ -7,14 +7,14 @@ import TensorIO
 /// The source drops its pages of each tensor once it is converted, so resident memory stays flat however large
 /// the model is.
 final class TensorEmitter {
-    private let source: any ExportSource
+    private let source: ExportSource
     /// One row of floats (the widest row of any tensor).
     private let floats: UnsafeMutableBufferPointer<Float>
     /// One encoded output row.
     private let row: UnsafeMutableRawBufferPointer
     private static let copyChunk = 4 << 20
 
-    init(source: any ExportSource, maxRow: Int) {
+    init(source: ExportSource, maxRow: Int) {
         self.source = source
         floats = .allocate(capacity: maxRow)
         row = .allocate(byteCount: max(maxRow * 4, 64), alignment: 64)

@@ -75,16 +75,15 @@ public enum KernelBenchmark {
     public static func int4MatVec(
         bundle: String, threads: Int, seconds: Double = 3, activations: [Int4Activations] = [.f32]
     ) throws -> [Figure] {
-        let weights = try BundleWeights(folder: bundle)
-        guard case .none = weights.reader.manifest.compression else {
+        let weights = BundleWeights(store: try BundleStore(folder: bundle))
+        guard !weights.store.isCompressed else {
             throw InferenceError.badRequest("\(bundle) is compressed; benchmark a raw bundle (ingot inflate)")
         }
         var byShape: [String: [LinearWeight]] = [:]
-        for e in weights.reader.manifest.experts {
+        for e in weights.store.reader.manifest.experts {
             for p in e.projections {
-                let module =
-                    "model.layers.\(e.layer).mlp.experts.\(e.expert).\(p.component == .expertDown ? "down_proj" : p.component == .expertUp ? "up_proj" : "gate_proj")"
-                let w = try weights.linear(module, rows: p.rows, cols: p.columns)
+                let address = TensorAddress(ExpertID(layer: e.layer, expert: e.expert), component: p.component)
+                let w = try weights.linear(address, rows: p.rows, cols: p.columns)
                 byShape["\(p.rows)x\(p.columns)", default: []].append(w)
             }
         }

@@ -30,30 +30,32 @@ struct LayerWeights: @unchecked Sendable {
     let moe: MoE?
 
     init(layer l: Int, config c: EngineConfig, source: any WeightSource) throws {
-        let p = "model.layers.\(l)."
+        func p(_ component: TensorAddress.Component, _ part: TensorAddress.Part = .weight) -> TensorAddress {
+            TensorAddress(layer: l, component: component, part: part)
+        }
         let m = c.model
-        inputNorm = try source.vector(p + "input_layernorm.weight", count: c.hidden)
-        postNorm = try source.vector(p + "post_attention_layernorm.weight", count: c.hidden)
+        inputNorm = try source.vector(p(.inputNorm), count: c.hidden)
+        postNorm = try source.vector(p(.postAttentionNorm), count: c.hidden)
         let qWidth = c.heads * c.qHeadDim
         if let rq = c.qLoraRank {
-            qA = try source.linear(p + "self_attn.q_a_proj", rows: rq, cols: c.hidden)
-            qANorm = try source.vector(p + "self_attn.q_a_layernorm.weight", count: rq)
-            qB = try source.linear(p + "self_attn.q_b_proj", rows: qWidth, cols: rq)
+            qA = try source.linear(p(.qAProj), rows: rq, cols: c.hidden)
+            qANorm = try source.vector(p(.qANorm), count: rq)
+            qB = try source.linear(p(.qBProj), rows: qWidth, cols: rq)
         } else {
-            qA = try source.linear(p + "self_attn.q_proj", rows: qWidth, cols: c.hidden)
+            qA = try source.linear(p(.qProj), rows: qWidth, cols: c.hidden)
             qANorm = nil
             qB = nil
         }
-        kvA = try source.linear(p + "self_attn.kv_a_proj_with_mqa", rows: c.latentWidth, cols: c.hidden)
-        kvANorm = try source.vector(p + "self_attn.kv_a_layernorm.weight", count: c.kvLoraRank)
-        kvB = try source.linear(p + "self_attn.kv_b_proj", rows: c.heads * (c.nopeDim + c.valueDim), cols: c.kvLoraRank)
-        o = try source.linear(p + "self_attn.o_proj", rows: c.hidden, cols: c.heads * c.valueDim)
+        kvA = try source.linear(p(.kvAProj), rows: c.latentWidth, cols: c.hidden)
+        kvANorm = try source.vector(p(.kvANorm), count: c.kvLoraRank)
+        kvB = try source.linear(p(.kvBProj), rows: c.heads * (c.nopeDim + c.valueDim), cols: c.kvLoraRank)
+        o = try source.linear(p(.oProj), rows: c.hidden, cols: c.heads * c.valueDim)
         if c.isMoE(l) {
             dense = nil
-            let router = try source.linear(p + "mlp.gate", rows: m.nRoutedExperts, cols: c.hidden)
+            let router = try source.linear(p(.router), rows: m.nRoutedExperts, cols: c.hidden)
             let bias: [Float]
             do {
-                bias = try source.vector(p + "mlp.gate.e_score_correction_bias", count: m.nRoutedExperts)
+                bias = try source.vector(p(.router, .correctionBias), count: m.nRoutedExperts)
             } catch InferenceError.missingTensor {
                 bias = [Float](repeating: 0, count: m.nRoutedExperts)
             }
@@ -61,28 +63,28 @@ struct LayerWeights: @unchecked Sendable {
             if m.nSharedExperts > 0 {
                 let ff = m.moeIntermediateSize * m.nSharedExperts
                 shared = MLP(
-                    gate: try source.linear(p + "mlp.shared_experts.gate_proj", rows: ff, cols: c.hidden),
-                    up: try source.linear(p + "mlp.shared_experts.up_proj", rows: ff, cols: c.hidden),
-                    down: try source.linear(p + "mlp.shared_experts.down_proj", rows: c.hidden, cols: ff))
+                    gate: try source.linear(p(.sharedGate), rows: ff, cols: c.hidden),
+                    up: try source.linear(p(.sharedUp), rows: ff, cols: c.hidden),
+                    down: try source.linear(p(.sharedDown), rows: c.hidden, cols: ff))
             }
             moe = MoE(router: router, bias: bias, shared: shared)
         } else {
             moe = nil
             let ff = m.intermediateSize
             dense = MLP(
-                gate: try source.linear(p + "mlp.gate_proj", rows: ff, cols: c.hidden),
-                up: try source.linear(p + "mlp.up_proj", rows: ff, cols: c.hidden),
-                down: try source.linear(p + "mlp.down_proj", rows: c.hidden, cols: ff))
+                gate: try source.linear(p(.denseGate), rows: ff, cols: c.hidden),
+                up: try source.linear(p(.denseUp), rows: ff, cols: c.hidden),
+                down: try source.linear(p(.denseDown), rows: c.hidden, cols: ff))
         }
     }
 
     /// A routed expert's three projections.
     static func expert(layer l: Int, expert e: Int, config c: EngineConfig, source: any WeightSource) throws -> MLP {
-        let p = "model.layers.\(l).mlp.experts.\(e)."
+        let id = ExpertID(layer: l, expert: e)
         let ff = c.model.moeIntermediateSize
         return MLP(
-            gate: try source.linear(p + "gate_proj", rows: ff, cols: c.hidden),
-            up: try source.linear(p + "up_proj", rows: ff, cols: c.hidden),
-            down: try source.linear(p + "down_proj", rows: c.hidden, cols: ff))
+            gate: try source.linear(TensorAddress(id, component: .expertGate), rows: ff, cols: c.hidden),
+            up: try source.linear(TensorAddress(id, component: .expertUp), rows: ff, cols: c.hidden),
+            down: try source.linear(TensorAddress(id, component: .expertDown), rows: c.hidden, cols: ff))
     }
 }

@@ -217,35 +217,34 @@ public enum Verification {
 
     /// Byte-identical routed experts (all three projections, levels and scales): hash first, bytes to confirm.
     static func duplicateFindings(model: ModelFolder, projections: inout [ProjectionStats]) -> [Finding] {
-        var perExpert: [[Int]: [TensorAddress]] = [:]
-        var hashes: [[Int]: UInt64] = [:]
+        var perExpert: [ExpertID: [TensorAddress]] = [:]
+        var hashes: [ExpertID: UInt64] = [:]
         for p in projections where p.address.component.isRoutedExpert {
-            guard let l = p.address.layer, let e = p.address.expert else { continue }
-            let key = [l, e]
+            guard let key = p.address.expertID else { continue }
             perExpert[key, default: []].append(p.address)
             hashes[key] = SplitMix64.mix((hashes[key] ?? 0) &+ p.packedHash &* 31 &+ p.scaleHash)
         }
-        var byHash: [UInt64: [[Int]]] = [:]
+        var byHash: [UInt64: [ExpertID]] = [:]
         for (key, h) in hashes where perExpert[key]?.count == 3 { byHash[h, default: []].append(key) }
         var out: [Finding] = []
         for (_, group) in byHash where group.count > 1 {
-            let sorted = group.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }
+            let sorted = group.sorted()
             let first = sorted[0]
             for other in sorted.dropFirst() where sameBytes(model, first, other) {
                 out.append(
                     Finding(
-                        .warning, layer: other[0], expert: other[1], subject: "model.layers.\(other[0]).mlp.experts.\(other[1])",
-                        "byte-identical to layer \(first[0]) expert \(first[1]) (levels and scales of gate, up and down)"))
+                        .warning, layer: other.layer, expert: other.expert, subject: TensorAddress.moduleName(of: other),
+                        "byte-identical to \(first) (levels and scales of gate, up and down)"))
             }
         }
         return out
     }
 
-    static func sameBytes(_ model: ModelFolder, _ a: [Int], _ b: [Int]) -> Bool {
+    static func sameBytes(_ model: ModelFolder, _ a: ExpertID, _ b: ExpertID) -> Bool {
         for component in [TensorAddress.Component.expertGate, .expertUp, .expertDown] {
             for part in [TensorAddress.Part.weightPacked, .weightScale] {
-                let x = TensorAddress(layer: a[0], component: component, expert: a[1], part: part).name
-                let y = TensorAddress(layer: b[0], component: component, expert: b[1], part: part).name
+                let x = TensorAddress(a, component: component, part: part).name
+                let y = TensorAddress(b, component: component, part: part).name
                 guard let bx = try? model.tensors.bytes(named: x), let by = try? model.tensors.bytes(named: y), bx.count == by.count,
                     let px = bx.baseAddress, let py = by.baseAddress, memcmp(px, py, bx.count) == 0
                 else { return false }

@@ -84,11 +84,7 @@ extension Ingot.Export {
 
         /// The checkpoint folder's name, or the bundle folder's without a `.bundle` suffix (so `repack X -o X.bundle`
         /// exports the same bytes as X).
-        static func defaultName(_ source: String) throws -> String {
-            guard BundleReader.isBundle(source) else { return (try ModelLocation.resolve(source).folder as NSString).lastPathComponent }
-            let last = (ModelLocation.realPath(source) as NSString).lastPathComponent
-            return last.hasSuffix(".bundle") ? String(last.dropLast(".bundle".count)) : last
-        }
+        static func defaultName(_ source: String) throws -> String { try modelName(source) }
 
         static func text(_ r: GGUFExportReport, seconds: Double) -> String {
             var lines = [

@@ -25,7 +25,7 @@ extension Ingot {
         var quiet = false
 
         func execute() throws {
-            if BundleReader.isBundle(input.model) {
+            if ModelStoreKind(path: input.model) == .bundle {
                 try verifyBundle()
                 return
             }

@@ -5,11 +5,8 @@ import Inference
 import TensorIO
 import Tokenizer
 
-/// The folder that holds a model's tokenizer files: a checkpoint's folder, or a bundle's files/.
-func tokenizerFolder(_ model: String) throws -> String {
-    if BundleReader.isBundle(model) { return (model as NSString).appendingPathComponent("files") }
-    return try ModelLocation.resolve(model).folder
-}
+/// The folder that holds a model's tokenizer files (``modelFilesFolder(_:)``).
+func tokenizerFolder(_ model: String) throws -> String { try modelFilesFolder(model) }
 
 /// The model's K2 tokenizer (tiktoken.model + tokenizer_config.json beside the weights).
 func loadTokenizer(_ model: String) throws -> BPETokenizer {
