@@ -1,3 +1,4 @@
+internal import CKernels
 public import Checkpoint
 public import Foundation
 public import TensorIO
@@ -49,6 +50,8 @@ public protocol ModelStore: AnyObject, Sendable {
 
 extension ModelStore {
     public func prefetch(layer: Int?) { for span in layerPages(layer) { span.prefetch() } }
+    /// Reads one layer's pages now (`nil` = the global tensors).
+    public func load(layer: Int?) { for span in layerPages(layer) { span.read() } }
     public func release(layer: Int?) { releasePages(layer: layer) }
 
     /// Drops the whole pages around every tensor of a layer (``PageSpan/release()``).
@@ -171,6 +174,12 @@ public struct PageSpan: Sendable {
 
     /// Asks the kernel to read the range ahead (`madvise(MADV_WILLNEED)`).
     public func prefetch() { mapping.adviseWillNeed(offset: offset, count: count) }
+
+    /// Reads every page of the range now (a load that only folds the bytes), so they are resident when this returns.
+    public func read() {
+        guard let base = mapping.bytes.baseAddress, count > 0 else { return }
+        _ = ingot_read_fold(base.assumingMemoryBound(to: UInt8.self) + offset, count)
+    }
 
     /// Drops the whole pages inside the first `bytes` of the range (a consumer streaming through a large tensor).
     public func release(prefix bytes: Int) { mapping.release(offset: offset, count: bytes) }

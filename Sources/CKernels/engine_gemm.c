@@ -173,6 +173,60 @@ int64_t ingot_gemm_scratch_floats(const ingot_weight *w) {
     return panel > rows ? panel : rows;
 }
 
+/* ---------- AVX-512 packing of dense rows: 16 × 16 blocks transposed in registers ---------- */
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+AVX512_TARGET static inline __m512 load_row16(const ingot_weight *w, int64_t r, int64_t k) {
+    const int64_t i = r * w->cols + k;
+    switch (w->kind) {
+    case INGOT_W_BF16:
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w->data + i))), 16));
+    case INGOT_W_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w->data + i)));
+    default: return _mm512_loadu_ps((const float *)w->data + i);
+    }
+}
+
+/* out[j] = column j of the 16 × 16 block whose rows are r[0..15] (lane i of out[j] = r[i][j]). */
+AVX512_TARGET static inline void transpose16(const __m512 r[16], __m512 out[16]) {
+    __m512 t[16], u[16];
+    for (int q = 0; q < 8; q++) {
+        t[2 * q] = _mm512_unpacklo_ps(r[2 * q], r[2 * q + 1]);
+        t[2 * q + 1] = _mm512_unpackhi_ps(r[2 * q], r[2 * q + 1]);
+    }
+    /* u[4q + c], 128-bit lane L: column 4L + c of rows 4q … 4q+3. */
+    for (int q = 0; q < 4; q++) {
+        __m512 lo0 = t[4 * q], hi0 = t[4 * q + 1], lo1 = t[4 * q + 2], hi1 = t[4 * q + 3];
+        u[4 * q + 0] = _mm512_shuffle_ps(lo0, lo1, 0x44);
+        u[4 * q + 1] = _mm512_shuffle_ps(lo0, lo1, 0xEE);
+        u[4 * q + 2] = _mm512_shuffle_ps(hi0, hi1, 0x44);
+        u[4 * q + 3] = _mm512_shuffle_ps(hi0, hi1, 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 a = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), b = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        __m512 a2 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD), b2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        out[c] = _mm512_shuffle_f32x4(a, b, 0x88);
+        out[8 + c] = _mm512_shuffle_f32x4(a, b, 0xDD);
+        out[4 + c] = _mm512_shuffle_f32x4(a2, b2, 0x88);
+        out[12 + c] = _mm512_shuffle_f32x4(a2, b2, 0xDD);
+    }
+}
+
+/* The same panel as pack_panel for the dense kinds; whole 16 × 16 blocks in registers, the edges by pack_panel's
+   scalar loops (the values are exact conversions either way). */
+AVX512_TARGET static void pack_dense_avx512(const ingot_weight *w, int64_t r0, int nr, int64_t k0, int kc, float *panel) {
+    const int full_rows = nr / 16 * 16, full_cols = kc / 16 * 16;
+    if (full_rows < nr || full_cols < kc) pack_panel(w, r0, nr, k0, kc, panel);
+    for (int i0 = 0; i0 < full_rows; i0 += 16)
+        for (int kk = 0; kk < full_cols; kk += 16) {
+            __m512 rows[16], cols[16];
+            for (int i = 0; i < 16; i++) rows[i] = load_row16(w, r0 + i0 + i, k0 + kk);
+            transpose16(rows, cols);
+            for (int j = 0; j < 16; j++) _mm512_store_ps(panel + (kk + j) * NR + i0, cols[j]);
+        }
+}
+
 /* ---------- portable ---------- */
 
 static void tile_portable(const float *panel, int nr, int kc, const float *x, int64_t ldx, float *y, int64_t ldy,
@@ -187,8 +241,6 @@ static void tile_portable(const float *panel, int nr, int kc, const float *x, in
 }
 
 /* ---------- AVX-512: 6 tokens × 64 rows ---------- */
-
-#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
 AVX512_TARGET __attribute__((always_inline)) static inline void tile512(const float *panel, int nr, int kc,
                                                                        const float *x, int64_t ldx, float *y,
@@ -295,7 +347,10 @@ void ingot_gemm(const ingot_weight *w, const float *x, int64_t ldx, float *y, in
         int nr = (int)(row_end - r0 < NR ? row_end - r0 : NR);
         for (int64_t k0 = 0; k0 < w->cols; k0 += KC) {
             int kc = (int)(w->cols - k0 < KC ? w->cols - k0 : KC);
-            pack_panel(w, r0, nr, k0, kc, panel);
+            if (level >= INGOT_ISA_AVX512)
+                pack_dense_avx512(w, r0, nr, k0, kc, panel);
+            else
+                pack_panel(w, r0, nr, k0, kc, panel);
             const float *xk = x + k0;
             int first = k0 == 0;
             if (level >= INGOT_ISA_AVX512)

@@ -68,6 +68,8 @@ public struct PerplexityResult: Sendable {
     public var tokensPerSecond: Double
     /// Per chunk: the running perplexity after it (as llama.cpp prints).
     public var runningPerplexity: [Double]
+    /// Layer-streamed runs: where the time went.
+    public var streamTiming: StreamTiming?
 }
 
 extension InferenceEngine {
@@ -75,12 +77,12 @@ extension InferenceEngine {
     public func chunkLogits(
         _ tokens: [Int], chunks: [Range<Int>], streamLayers: Bool, routing: SequenceRoutingHook? = nil,
         hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil, progress: ((Int, Int) -> Void)? = nil,
-        logitRows: Range<Int>? = nil
+        logitRows: Range<Int>? = nil, serialStreaming: Bool = false
     ) throws -> [[Float]] {
         if streamLayers {
             return try logitsStreamed(
                 chunks.map { Array(tokens[$0]) }, hook: hook, routing: routing, progress: { l in progress?(l + 1, self.config.layers) },
-                logitRows: logitRows)
+                logitRows: logitRows, serial: serialStreaming)
         }
         var out: [[Float]] = []
         for (i, c) in chunks.enumerated() {
@@ -95,7 +97,8 @@ extension InferenceEngine {
 
     /// Perplexity of a token stream (llama.cpp's chunked definition).
     public func perplexity(
-        _ tokens: [Int], ctx: Int, chunkLimit: Int? = nil, streamLayers: Bool = false, progress: ((Int, Int) -> Void)? = nil
+        _ tokens: [Int], ctx: Int, chunkLimit: Int? = nil, streamLayers: Bool = false, serialStreaming: Bool = false,
+        progress: ((Int, Int) -> Void)? = nil
     ) throws -> PerplexityResult {
         let chunks = Perplexity.chunks(tokenCount: tokens.count, ctx: ctx, limit: chunkLimit)
         guard !chunks.isEmpty else {
@@ -120,7 +123,8 @@ extension InferenceEngine {
             running.append(acc.perplexity)
         }
         if streamLayers {
-            let all = try chunkLogits(tokens, chunks: chunks, streamLayers: true, progress: progress, logitRows: scored)
+            let all = try chunkLogits(
+                tokens, chunks: chunks, streamLayers: true, progress: progress, logitRows: scored, serialStreaming: serialStreaming)
             for (c, l) in zip(chunks, all) { score(c, l) }
         } else {
             for (i, c) in chunks.enumerated() {
@@ -131,6 +135,7 @@ extension InferenceEngine {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return PerplexityResult(
             chunks: chunks.count, ctx: ctx, scoredTokens: acc.count, perplexity: acc.perplexity, perplexityError: acc.perplexityError,
-            meanNLL: acc.meanNLL, seconds: seconds, tokensPerSecond: Double(chunks.count * ctx) / seconds, runningPerplexity: running)
+            meanNLL: acc.meanNLL, seconds: seconds, tokensPerSecond: Double(chunks.count * ctx) / seconds, runningPerplexity: running,
+            streamTiming: streamLayers ? streamTiming : nil)
     }
 }

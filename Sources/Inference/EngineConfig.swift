@@ -36,6 +36,13 @@ public struct EngineConfig: Sendable {
     /// The highest instruction set the dense kernels may use (the CPU's best unless a test forces a lower one).
     public var isa: KernelISA = .best
 
+    /// The arithmetic in use, named in every report: how INT4 experts and dense weights meet the activations, and the
+    /// instruction set of the kernels.
+    public var arithmetic: String {
+        let int4 = int4Activations == .f32 ? "INT4 exact (f32 activations)" : "INT4 × Q8_0 activations (llama.cpp's Q4_0 arithmetic)"
+        return "\(int4), dense f32, \(isa) kernels"
+    }
+
     /// Derives the engine's constants.
     public init(_ model: ModelConfig, latentNormEps: LatentNormEps = .transformers) {
         self.model = model

@@ -28,6 +28,14 @@ public final class InferenceEngine: @unchecked Sendable {
     let lmHead: LinearWeight
     private let lock = NSLock()
     private var layerWeights: [LayerWeights?]
+    private var lastStreamTiming: StreamTiming?
+
+    /// Where the time of the last layer-streamed evaluation went.
+    public var streamTiming: StreamTiming? {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastStreamTiming
+    }
 
     /// Called after each decoder layer with the hidden states [tokens × hidden] (layer index 0-based).
     public typealias HiddenStateHook = (_ layer: Int, _ hidden: UnsafeBufferPointer<Float>, _ tokens: Int) -> Void
@@ -137,25 +145,53 @@ public final class InferenceEngine: @unchecked Sendable {
     /// larger than RAM can be evaluated). Gives the same logits as ``logits(_:hook:routing:logitRows:)``, bit for bit.
     public func logitsStreamed(
         _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil,
-        routing: SequenceRoutingHook? = nil, progress: ((_ layer: Int) -> Void)? = nil, logitRows: Range<Int>? = nil
+        routing: SequenceRoutingHook? = nil, progress: ((_ layer: Int) -> Void)? = nil, logitRows: Range<Int>? = nil,
+        serial: Bool = false
     ) throws -> [[Float]] {
+        var timing = StreamTiming(serial: serial)
+        let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         var hidden = try sequences.map { try embedTokens($0) }
         source.release(layer: nil)
+        // The next layer is read by a background stage while this one computes (madvise(WILLNEED) on gigabytes
+        // blocks until the reads are queued, so it must not run on the computing thread); in serial mode each
+        // layer is instead read completely before it computes, timing the two apart (docs/engine.md, "Layer streaming").
+        let reader = SerialStage(label: "ingot.prefetch")
+        defer { reader.drain() }
+        if !serial { reader.submit { self.source.prefetch(layer: 0) } }
         for l in 0..<config.layers {
-            if l + 1 < config.layers { source.prefetch(layer: l + 1) }
+            if serial {
+                let t0 = clock()
+                source.load(layer: l)
+                timing.readSeconds += clock() - t0
+            } else {
+                let next: Int? = l + 1 < config.layers ? l + 1 : nil
+                reader.submit { self.source.prefetch(layer: next) }
+            }
+            let t0 = clock()
             let w = try weights(l)
             for (i, tokens) in sequences.enumerated() where !tokens.isEmpty {
                 try layerStep(l, w, h: &hidden[i], tokens: tokens.count, cache: makeCache(), routing: routing.map { r in { r(i, $0, $1) } })
                 if let hook { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } }
             }
+            timing.computeSeconds += clock() - t0
             forget(l)
             source.release(layer: l)
             progress?(l)
         }
+        if serial {
+            let t0 = clock()
+            source.load(layer: nil)
+            timing.readSeconds += clock() - t0
+        }
+        let t0 = clock()
         let logits = zip(hidden, sequences).map { h, tokens in
             tokens.isEmpty ? [] : head(h, rows: Self.headRows(tokens.count, logitRows), dropPages: true)
         }
+        timing.computeSeconds += clock() - t0
         source.release(layer: nil)
+        lock.lock()
+        lastStreamTiming = timing
+        lock.unlock()
         return logits
     }
 
@@ -198,6 +234,26 @@ public final class InferenceEngine: @unchecked Sendable {
         for i in 0..<g.count { a[i] = silu(g[i]) * u[i] }
         return linear(m.down, a, tokens: tokens, threads: threads)
     }
+}
+
+/// Where the time of a layer-streamed evaluation went.
+public struct StreamTiming: Sendable, Equatable {
+    /// Layers read completely before computing (a benchmark's mode), or read ahead while the previous one computes.
+    public var serial: Bool
+    /// Seconds computing the layers and the head (overlapped mode: including waits for pages not yet read).
+    public var computeSeconds: Double = 0
+    /// Serial mode: seconds reading the layers and the global tensors.
+    public var readSeconds: Double = 0
+}
+
+/// A serial background stage: submitted jobs run one at a time, in order, off the calling thread.
+final class SerialStage: @unchecked Sendable {
+    // Sendable: the queue serialises the jobs.
+    private let queue: DispatchQueue
+    init(label: String) { queue = DispatchQueue(label: label) }
+    func submit(_ job: @escaping @Sendable () -> Void) { queue.async(execute: job) }
+    /// Waits for every submitted job.
+    func drain() { queue.sync {} }
 }
 
 @inline(__always) func silu(_ a: Float) -> Float { a / (1 + Foundation.exp(-a)) }

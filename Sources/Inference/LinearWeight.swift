@@ -265,6 +265,22 @@ public enum KernelISA: Int32, Sendable, CaseIterable, Comparable, CustomStringCo
 
     public static func < (a: KernelISA, b: KernelISA) -> Bool { a.rawValue < b.rawValue }
 
+    /// The flag spelling (`--isa avx512`).
+    public var name: String {
+        switch self {
+        case .portable: "portable"
+        case .avx2: "avx2"
+        case .avx512: "avx512"
+        case .avx512bf16: "avx512bf16"
+        }
+    }
+
+    /// The variant of a flag spelling.
+    public init?(name: String) {
+        guard let v = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = v
+    }
+
     public var description: String {
         switch self {
         case .portable: "portable C"

@@ -38,6 +38,8 @@ public protocol WeightSource: AnyObject, Sendable {
     func release(layer: Int?)
     /// Asks the kernel to read one layer's weights ahead.
     func prefetch(layer: Int?)
+    /// Reads one layer's weights now (they are resident when this returns).
+    func load(layer: Int?)
 }
 
 extension WeightSource {
@@ -179,4 +181,5 @@ public final class StoreWeights<Store: ModelStore>: WeightSource, Sendable {
 
     public func release(layer: Int?) { store.release(layer: layer) }
     public func prefetch(layer: Int?) { store.prefetch(layer: layer) }
+    public func load(layer: Int?) { store.load(layer: layer) }
 }

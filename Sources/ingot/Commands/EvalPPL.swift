@@ -23,6 +23,11 @@ extension Ingot {
         @Flag(help: "Layer-streamed evaluation of all chunks (one layer's weights resident at a time).")
         var streamLayers = false
 
+        @Flag(
+            help: ArgumentHelp(
+                "With --stream-layers: read each layer completely before computing it, timing reading and computing apart (benchmarks)."))
+        var streamSerial = false
+
         @Flag(help: "Print a JSON document on stdout.")
         var json = false
 
@@ -31,6 +36,7 @@ extension Ingot {
 
         func validate() throws {
             guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4, got \(ctx)") }
+            if streamSerial && !streamLayers { throw ValidationError("--stream-serial needs --stream-layers") }
             if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1, got \(chunks)") }
         }
 
@@ -39,25 +45,33 @@ extension Ingot {
             let engine = try engineOptions.engine()
             let bar = ProgressBar(
                 label: streamLayers ? "layers" : "chunks", total: 1, quiet: quiet || json, unit: streamLayers ? "layers" : "chunks")
-            let r = try engine.perplexity(tokens, ctx: ctx, chunkLimit: chunks, streamLayers: streamLayers) { done, total in
+            let r = try engine.perplexity(
+                tokens, ctx: ctx, chunkLimit: chunks, streamLayers: streamLayers, serialStreaming: streamSerial
+            ) { done, total in
                 bar.update(done, total: total)
             }
             bar.finish()
             if json {
-                print(
-                    JSONValue.object([
-                        ("model", .string(engineOptions.model)), ("ctx", .int(r.ctx)), ("chunks", .int(r.chunks)),
-                        ("scored_tokens", .int(r.scoredTokens)),
-                        ("ppl", .double(r.perplexity)), ("ppl_error", .double(r.perplexityError)), ("mean_nll", .double(r.meanNLL)),
-                        ("seconds", .double(r.seconds)), ("tokens_per_second", .double(r.tokensPerSecond)),
-                        ("running_ppl", .array(r.runningPerplexity.map { .double($0) })),
-                    ]).prettyText)
+                var doc: [(key: String, value: JSONValue)] = [
+                    ("model", .string(engineOptions.model)), ("arithmetic", .string(engine.config.arithmetic)),
+                    ("isa", .string(engine.config.isa.name)), ("threads", .int(engine.threads)), ("ctx", .int(r.ctx)),
+                    ("chunks", .int(r.chunks)), ("scored_tokens", .int(r.scoredTokens)),
+                    ("ppl", .double(r.perplexity)), ("ppl_error", .double(r.perplexityError)), ("mean_nll", .double(r.meanNLL)),
+                    ("seconds", .double(r.seconds)), ("tokens_per_second", .double(r.tokensPerSecond)),
+                    ("running_ppl", .array(r.runningPerplexity.map { .double($0) })),
+                ]
+                if let t = r.streamTiming {
+                    doc.append(
+                        ("stream", .object([("serial", .bool(t.serial)), ("compute_seconds", .double(t.computeSeconds)),
+                            ("read_seconds", .double(t.readSeconds))])))
+                }
+                print(JSONValue.object(doc).prettyText)
             } else {
                 print(
                     String(
                         format: "PPL = %.4f ± %.4f  (%d tokens scored in %d chunks of %d)", r.perplexity, r.perplexityError, r.scoredTokens,
                         r.chunks, r.ctx))
-                print(String(format: "%.2f s, %.1f tokens/s", r.seconds, r.tokensPerSecond))
+                print(String(format: "%.2f s, %.1f tokens/s (%@)", r.seconds, r.tokensPerSecond, engine.config.arithmetic))
             }
         }
     }

@@ -81,6 +81,8 @@ extension Ingot {
                 ]
                 if let text { doc.append(("text", .string(text))) }
                 doc += [
+                    ("arithmetic", .string(engine.config.arithmetic)), ("isa", .string(engine.config.isa.name)),
+                    ("threads", .int(engine.threads)),
                     ("prefill_seconds", .double(result.prefillSeconds)),
                     ("prefill_tokens_per_second", .double(result.prefillRate)),
                     ("decode_seconds", .double(result.decodeSeconds)),
@@ -91,9 +93,9 @@ extension Ingot {
                 if let text { print(text) } else { print("generated: " + result.generated.map(String.init).joined(separator: ",")) }
                 printNote(
                     String(
-                        format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.2f tokens/s)",
+                        format: "prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s (%.2f tokens/s); %@",
                         result.prompt.count, result.prefillSeconds, result.prefillRate, max(0, result.generated.count - 1),
-                        result.decodeSeconds, result.decodeRate))
+                        result.decodeSeconds, result.decodeRate, engine.config.arithmetic))
             }
         }
 

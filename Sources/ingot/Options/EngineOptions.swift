@@ -22,7 +22,19 @@ struct EngineOptions: ParsableArguments {
             valueName: "f32|q8_0"))
     var int4Activations: String = "f32"
 
+    @Option(
+        help: ArgumentHelp(
+            "The highest instruction set the kernels may use (default: the best this CPU has; lower ones for comparison).",
+            valueName: "portable|avx2|avx512|avx512bf16"))
+    var isa: String = KernelISA.best.name
+
     func validate() throws {
+        guard let chosen = KernelISA(name: isa) else {
+            throw ValidationError("--isa must be portable, avx2, avx512 or avx512bf16, got \(isa)")
+        }
+        guard chosen <= KernelISA.best else {
+            throw ValidationError("--isa \(isa): this CPU's best is \(KernelISA.best.name)")
+        }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard EngineConfig.LatentNormEps(rawValue: latentNormEps) != nil else {
             throw ValidationError("--latent-norm-eps must be transformers or config, got \(latentNormEps)")
@@ -36,7 +48,7 @@ struct EngineOptions: ParsableArguments {
     func engine() throws -> InferenceEngine {
         try InferenceEngine(
             source: openWeights(model), threads: threads, latentNormEps: EngineConfig.LatentNormEps(rawValue: latentNormEps)!,
-            int4Activations: Int4Activations(rawValue: int4Activations)!)
+            int4Activations: Int4Activations(rawValue: int4Activations)!, isa: KernelISA(name: isa)!)
     }
 }
 
