@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine check-large fuzz clean python-fixtures interop bench-gguf
+.PHONY: check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine bench-e2e check-large fuzz clean python-fixtures interop bench-gguf
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -110,6 +110,13 @@ bench-verify: release
 ## bench-engine: INT4 matvec on K2 expert shapes vs a STREAM copy (same run); decode tokens/s.
 bench-engine: release
 	bash bench/engine.sh
+
+## bench-e2e: perplexity and decode tok/s of ingot (exact, q8_0; checkpoint, bundle) vs llama.cpp on the same K2-shaped
+## weights (synth --preset k2 --layers 2, its GGUF and bundle), the f32 GEMM / memory / cold-read ceilings, and the
+## 3-layer model (25 GB) layer-streamed; one run, ≈ 15 min, ≈ 60 GB under BENCH_DIR; LLAMA_CPP_BIN=folder with
+## llama-bench and llama-perplexity (bench tooling, not committed). Not in CI.
+bench-e2e: release
+	bash bench/e2e.sh
 
 ## bench-repack: repack of a one-MoE-layer K2-shaped checkpoint vs cp, peak RSS, zstd size vs entropy, inflate speed.
 bench-repack: release

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""make bench-e2e: ingot's engine against llama.cpp on the same K2-shaped weights, in one run.
+
+Builds (once, seeded) `ingot synth --preset k2 --layers 2 --seed 3` with the test tokenizer, its GGUF export and its
+bundle; then, same threads and same text, measures perplexity and decode tokens/s of ingot (exact and q8_0; checkpoint
+and bundle) and of llama.cpp on the GGUF, with peak RSS of each, beside the machine's ceilings measured in the same
+run: the f32 GEMM ceiling (OpenBLAS sgemm on 4096² matrices, through numpy), memory bandwidth (ingot bench-engine's
+STREAM copy and read loop) and cold read speed (cat). Then the 3-layer model (25 GB, larger than the page cache)
+layer-streamed: overlapped wall time against max(compute, cold cat of the same bytes), and peak RSS against the
+largest layer. Prints a markdown table for bench/RESULTS.md (docs/engine.md explains the targets).
+
+llama.cpp is bench tooling, never committed: LLAMA_CPP_BIN names a folder with llama-bench and llama-perplexity
+(e.g. a CMake build of a fetched llama.cpp tree, -DGGML_NATIVE=ON).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def timed(cmd, env=None):
+    """Runs cmd under /usr/bin/time: (stdout, stderr, wall seconds, peak RSS bytes)."""
+    start = time.monotonic()
+    p = subprocess.run(["/usr/bin/time", "-f", "RSS_KB %M"] + cmd, text=True, capture_output=True, env=env)
+    wall = time.monotonic() - start
+    if p.returncode != 0:
+        sys.exit("failed (%d): %s\n%s" % (p.returncode, " ".join(cmd), p.stderr[-3000:]))
+    rss = int(re.findall(r"RSS_KB (\d+)", p.stderr)[-1]) * 1024
+    return p.stdout, p.stderr, wall, rss
+
+
+def drop_caches():
+    sh(["sync"])
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def model_files(path):
+    if os.path.isfile(path):
+        return [path]
+    out = []
+    for base, _, names in os.walk(path):
+        out += [os.path.join(base, n) for n in sorted(names)]
+    return out
+
+
+def warm(path):
+    for f in model_files(path):
+        with open(f, "rb") as h:
+            while h.read(1 << 24):
+                pass
+
+
+def cat_seconds(path):
+    start = time.monotonic()
+    for f in model_files(path):
+        subprocess.run(["cat", f], stdout=subprocess.DEVNULL, check=True)
+    return time.monotonic() - start
+
+
+def ppl_macs_per_token(config, ctx, scored_fraction):
+    """Multiply-adds per evaluated token of one chunk of ctx tokens (attention over the whole chunk, as computed)."""
+    c = config
+    h, heads = c["hidden_size"], c["num_attention_heads"]
+    nope, rope, v = c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"]
+    r, ql = c["kv_lora_rank"], c.get("q_lora_rank")
+    q = (h * ql + ql * heads * (nope + rope)) if ql else h * heads * (nope + rope)
+    attn = q + h * (r + rope) + heads * v * h + heads * nope * r + heads * v * r + heads * ctx * (2 * r + rope)
+    total = 0
+    for layer in range(c["num_hidden_layers"]):
+        total += attn
+        if layer < c.get("first_k_dense_replace", 0):
+            total += 3 * h * c["intermediate_size"]
+        else:
+            ff = c["moe_intermediate_size"]
+            total += h * c["n_routed_experts"] + 3 * h * ff * c.get("n_shared_experts", 0)
+            total += c["num_experts_per_tok"] * 3 * h * ff
+    return total + scored_fraction * c["vocab_size"] * h
+
+
+def gemm_ceiling(threads):
+    code = (
+        "import numpy as np, time\n"
+        "n = 4096\n"
+        "a = np.random.rand(n, n).astype(np.float32); b = np.random.rand(n, n).astype(np.float32)\n"
+        "a @ b\n"
+        "best = 1e9\n"
+        "for _ in range(5):\n"
+        "    t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t)\n"
+        "print(2 * n ** 3 / best / 1e9)\n"
+    )
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    return float(sh([sys.executable, "-c", code], env=env).stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default=os.environ.get("BENCH_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"), "ingot-e2e")))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--chunks", type=int, default=4)
+    ap.add_argument("--decode", type=int, default=32)
+    ap.add_argument("--llama", default=os.environ.get("LLAMA_CPP_BIN", ""))
+    ap.add_argument("--skip-streaming", action="store_true")
+    args = ap.parse_args()
+    ingot = os.path.join(ROOT, ".build/release/ingot")
+    text = os.path.join(ROOT, "fixtures/k2-mini/eval.txt")
+    llama_bench = os.path.join(args.llama, "llama-bench")
+    llama_ppl = os.path.join(args.llama, "llama-perplexity")
+    if not (os.access(llama_bench, os.X_OK) and os.access(llama_ppl, os.X_OK)):
+        sys.exit("LLAMA_CPP_BIN must name a folder with llama-bench and llama-perplexity (see bench/RESULTS.md)")
+    os.makedirs(args.work, exist_ok=True)
+    k2, gguf, bundle = (os.path.join(args.work, n) for n in ("k2", "k2.gguf", "k2.bundle"))
+    tokenizer = [os.path.join(ROOT, "fixtures/tokenizer/model", n) for n in ("tiktoken.model", "tokenizer_config.json")]
+
+    def build(layers, folder):
+        if not os.path.exists(os.path.join(folder, "model.safetensors.index.json")):
+            shutil.rmtree(folder, ignore_errors=True)
+            sh([ingot, "synth", "--preset", "k2", "--layers", str(layers), "--seed", "3", "-o", folder, "--quiet"])
+            for f in tokenizer:
+                shutil.copy(f, folder)
+
+    build(2, k2)
+    if not os.path.exists(gguf):
+        sh([ingot, "export", "gguf", k2, "-o", gguf, "--quiet"])
+    if not os.path.exists(os.path.join(bundle, "manifest.json")):
+        sh([ingot, "repack", k2, "-o", bundle, "--quiet"])
+    config = json.load(open(os.path.join(k2, "config.json")))
+
+    t = str(args.threads)
+    rows = []
+    cpu = re.findall(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())[0]
+    flags = set(re.findall(r"^flags\s*:\s*(.*)$", open("/proc/cpuinfo").read(), re.M)[0].split())
+    avx512 = " ".join(sorted(f for f in flags if f.startswith("avx512"))) or "none"
+    print("machine: %s, %d cores, %.0f GiB, AVX-512: %s" % (
+        cpu, os.cpu_count(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, avx512), flush=True)
+
+    # Ceilings, same run.
+    gflops = gemm_ceiling(args.threads)
+    stream = json.loads(sh([ingot, "bench-engine", bundle, "--threads", t, "--seconds", "1", "--json"]).stdout)
+    cold = drop_caches()
+    read_s = cat_seconds(k2)
+    k2_bytes = sum(os.path.getsize(f) for f in model_files(k2))
+    print("f32 GEMM ceiling (numpy's OpenBLAS sgemm 4096², %d threads): %.1f GFLOP/s" % (args.threads, gflops))
+    print("memory: STREAM copy %.1f GB/s, read loop %.1f GB/s; %s read of the checkpoint: %.2f GB/s" % (
+        stream["stream_copy_gb_per_s"], stream["stream_read_gb_per_s"], "cold" if cold else "cache-state unknown",
+        k2_bytes / read_s / 1e9), flush=True)
+
+    scored = (args.ctx - 1 - args.ctx // 2) / args.ctx
+    macs_ingot = ppl_macs_per_token(config, args.ctx, scored)
+    macs_llama = ppl_macs_per_token(config, args.ctx, 1.0)
+    prompt = "1,2,3,4"
+    results = {}
+    for label, model in (("checkpoint", k2), ("bundle", bundle)):
+        warm(model)
+        for act in ("f32", "q8_0"):
+            out, _, _, rss = timed([ingot, "eval", "ppl", model, "--text", text, "--ctx", str(args.ctx), "--chunks",
+                                    str(args.chunks), "--threads", t, "--int4-activations", act, "--json", "--quiet"])
+            p = json.loads(out)
+            out2, _, _, rss2 = timed([ingot, "run", model, "--tokens", prompt, "--max-tokens", str(args.decode + 1),
+                                      "--threads", t, "--int4-activations", act, "--json"])
+            d = json.loads(out2)
+            results[(label, act)] = dict(ppl=p["ppl"], ppl_tps=p["tokens_per_second"], ppl_rss=rss,
+                                         decode_tps=d["decode_tokens_per_second"], decode_rss=rss2,
+                                         arithmetic=p["arithmetic"], isa=p["isa"])
+            print("ingot %s %s: ppl %.1f at %.2f tok/s (%.0f MB), decode %.2f tok/s (%.0f MB) — %s" % (
+                label, act, p["ppl"], p["tokens_per_second"], rss / 1e6, d["decode_tokens_per_second"], rss2 / 1e6,
+                p["arithmetic"]), flush=True)
+
+    warm(gguf)
+    _, err, _, lrss = timed([llama_ppl, "-m", gguf, "-f", text, "-c", str(args.ctx), "--chunks", str(args.chunks),
+                             "-t", t, "-b", str(args.ctx)])
+    system_info = re.findall(r"system_info: (.*)", err)
+    final = float(re.findall(r"Final estimate: PPL = ([0-9.]+)", err)[0])
+    per_pass = re.findall(r"([0-9.]+) seconds per pass", err)
+    # llama-perplexity prints the seconds of one pass (one chunk of ctx tokens, after loading).
+    out, _, _, brss = timed([llama_bench, "-m", gguf, "-p", "0", "-n", str(args.decode), "-t", t, "-r", "3", "-o", "json"])
+    bench = json.loads(out)
+    llama_decode = bench[0]["avg_ts"]
+    llama_ppl_tps = args.ctx / float(per_pass[0])
+    print("llama.cpp: ppl %.1f, %.2f tok/s (first pass) (%.0f MB); decode %.2f tok/s (%.0f MB); %s" % (
+        final, llama_ppl_tps, lrss / 1e6, llama_decode, brss / 1e6, system_info[0] if system_info else "?"), flush=True)
+
+    print()
+    print("| work | ingot exact (ckpt / bundle) | ingot q8_0 (ckpt / bundle) | llama.cpp | exact / llama | q8_0 / llama |")
+    print("|---|---|---|---|---|---|")
+    e, q, eb, qb = (results[k] for k in (("checkpoint", "f32"), ("checkpoint", "q8_0"), ("bundle", "f32"), ("bundle", "q8_0")))
+    print("| perplexity ctx %d × %d, tok/s | %.1f / %.1f | %.1f / %.1f | %.1f | %.2f | %.2f |" % (
+        args.ctx, args.chunks, e["ppl_tps"], eb["ppl_tps"], q["ppl_tps"], qb["ppl_tps"], llama_ppl_tps,
+        min(e["ppl_tps"], eb["ppl_tps"]) / llama_ppl_tps, min(q["ppl_tps"], qb["ppl_tps"]) / llama_ppl_tps))
+    print("| decode %d tokens, tok/s | %.2f / %.2f | %.2f / %.2f | %.2f | %.2f | %.2f |" % (
+        args.decode, e["decode_tps"], eb["decode_tps"], q["decode_tps"], qb["decode_tps"], llama_decode,
+        min(e["decode_tps"], eb["decode_tps"]) / llama_decode, min(q["decode_tps"], qb["decode_tps"]) / llama_decode))
+    print("| peak RSS ppl / decode, MB | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | | |" % (
+        e["ppl_rss"] / 1e6, e["decode_rss"] / 1e6, q["ppl_rss"] / 1e6, q["decode_rss"] / 1e6, lrss / 1e6, brss / 1e6))
+    print("| PPL (same text; llama.cpp adds BOS per chunk) | %.1f | %.1f | %.1f | | |" % (e["ppl"], q["ppl"], final))
+    rate = lambda tps, macs: 2 * macs * tps / 1e9
+    print()
+    print("exact perplexity: %.1f GFLOP/s = %.2f × the f32 GEMM ceiling (%.1f GFLOP/s); llama.cpp: %.1f GFLOP/s "
+          "(it computes lm_head for every position)" % (
+              rate(e["ppl_tps"], macs_ingot), rate(e["ppl_tps"], macs_ingot) / gflops, gflops,
+              rate(llama_ppl_tps, macs_llama)))
+    print("ingot kernels: %s; checkpoint/bundle PPL identical: %s" % (e["isa"], e["ppl"] == eb["ppl"]))
+
+    if args.skip_streaming:
+        return
+    k3 = os.path.join(args.work, "k2-3l")
+    build(3, k3)
+    index = json.load(open(os.path.join(k3, "model.safetensors.index.json")))
+    sizes = {}
+    for f in sorted(set(index["weight_map"].values())):
+        with open(os.path.join(k3, f), "rb") as h:
+            n = int.from_bytes(h.read(8), "little")
+            header = json.loads(h.read(n))
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            m = re.match(r"model\.layers\.(\d+)\.", name)
+            key = int(m.group(1)) if m else "global"
+            sizes[key] = sizes.get(key, 0) + info["data_offsets"][1] - info["data_offsets"][0]
+    largest = max(sizes.values())
+    total = sum(os.path.getsize(f) for f in model_files(k3))
+    base = [ingot, "eval", "ppl", k3, "--text", text, "--ctx", str(args.ctx), "--chunks", str(args.chunks),
+            "--threads", t, "--stream-layers", "--json", "--quiet"]
+    drop_caches()
+    out, _, wall, srss = timed(base)
+    over = json.loads(out)
+    drop_caches()
+    out, _, swall, _ = timed(base + ["--stream-serial"])
+    ser = json.loads(out)
+    drop_caches()
+    cat3 = cat_seconds(k3)
+    compute = ser["stream"]["compute_seconds"]
+    print()
+    print("layer-streamed, 3 layers (%.1f GB, largest layer %.2f GB), ctx %d × %d, cold cache:" % (
+        total / 1e9, largest / 1e9, args.ctx, args.chunks))
+    print("| overlapped wall | compute (serial run) | read (serial run) | cold cat | wall / max(compute, cat) | tok/s |"
+          " peak RSS | RSS − largest layer |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("| %.1f s | %.1f s | %.1f s | %.1f s | %.2f | %.1f | %.2f GB | %.2f GB |" % (
+        wall, compute, ser["stream"]["read_seconds"], cat3, wall / max(compute, cat3), over["tokens_per_second"],
+        srss / 1e9, (srss - largest) / 1e9))
+    print("streamed PPL %.4f (serial %.4f)" % (over["ppl"], ser["ppl"]))
+
+
+if __name__ == "__main__":
+    main()
