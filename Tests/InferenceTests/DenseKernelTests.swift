@@ -45,7 +45,13 @@ import Testing
         }
     }
 
-    static let denseKinds: [Int32] = [INGOT_W_BF16, INGOT_W_F16, INGOT_W_F32]
+    /// The dense stored forms (raw values: the kernels' INGOT_W_* kinds).
+    enum DenseKind: Int32, CaseIterable, CustomStringConvertible, Sendable {
+        case bf16, f16, f32
+        var description: String { DenseKernelTests.kindName(rawValue) }
+    }
+
+    static let denseKinds = DenseKind.allCases
 
     static func kindName(_ kind: Int32) -> String {
         ["BF16", "F16", "F32", "INT4_CT", "INT4_TILES"][Int(kind)]
@@ -125,7 +131,18 @@ import Testing
     /// What the output buffers start as: outputs a kernel must not write keep these bits.
     static let sentinel = Float(bitPattern: 0x7FC0_1234)
 
-    static func bits(_ y: [Float]) -> [UInt32] { y.map(\.bitPattern) }
+    /// Expects `got` and `expected` to be the same floats bit for bit; on failure names how many differ and the first
+    /// one (index, both values), not the whole arrays.
+    static func expectIdentical(
+        _ got: [Float], _ expected: [Float], _ what: @autoclosure () -> String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let differing = got.count == expected.count ? got.indices.filter { got[$0].bitPattern != expected[$0].bitPattern } : []
+        guard got.count != expected.count || !differing.isEmpty else { return }
+        let first = differing.first.map { "; first at [\($0)]: \(got[$0]) vs \(expected[$0])" } ?? ""
+        Issue.record(
+            "\(what()): \(got.count == expected.count ? "\(differing.count) of \(got.count) values differ" : "\(got.count) values, expected \(expected.count)")\(first)",
+            sourceLocation: sourceLocation)
+    }
 
     // MARK: - The promised orders, replayed in Swift (`addingProduct` is a fused multiply-add)
 
@@ -152,16 +169,27 @@ import Testing
         return y
     }
 
-    /// The f32 error bound of a sum where every product passes through at most `depth` roundings:
-    /// γ_depth · Σ |w x| (plus the underflow floor).
-    static func expectClose(
-        _ got: Float, exact: Double, magnitude: Double, depth: Int, _ what: @autoclosure () -> String,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) {
+    /// Whether `got` is within the f32 error bound of a sum where every product passes through at most `depth`
+    /// roundings: γ_depth · Σ |w x| (plus the underflow floor).
+    static func isClose(_ got: Float, exact: Double, magnitude: Double, depth: Int) -> Bool {
         let u = Double(depth) * 0x1p-24
-        let bound = u / (1 - u) * magnitude + Double(depth) * Double(Float.leastNonzeroMagnitude)
-        #expect(
-            abs(Double(got) - exact) <= bound, "\(what()): \(got) vs float64 \(exact) (bound \(bound))", sourceLocation: sourceLocation)
+        return abs(Double(got) - exact) <= u / (1 - u) * magnitude + Double(depth) * Double(Float.leastNonzeroMagnitude)
+    }
+
+    /// Failed element checks of one case, reported as one issue (how many, and the first) rather than one each.
+    struct Findings {
+        var count = 0
+        var first: String?
+
+        mutating func add(_ finding: @autoclosure () -> String) {
+            count += 1
+            if first == nil { first = finding() }
+        }
+
+        func record(_ what: String, of total: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+            guard let first else { return }
+            Issue.record("\(what): \(count) of \(total) outputs; first \(first)", sourceLocation: sourceLocation)
+        }
     }
 
     /// Σ_j w(j) x(j) and Σ |w(j) x(j)| in float64.
@@ -179,12 +207,14 @@ import Testing
     static func expectOnlyRowsWritten(
         _ y: [Float], tokens: Int, ldy: Int, rows r0: Int, _ r1: Int, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
     ) {
+        var wrong = Findings()
         for t in 0..<tokens {
             for r in 0..<ldy {
                 let written = y[t * ldy + r].bitPattern != sentinel.bitPattern
-                #expect(written == (r0..<r1).contains(r), "\(what): y[\(t)][\(r)] written \(written)", sourceLocation: sourceLocation)
+                if written != (r0..<r1).contains(r) { wrong.add("y[\(t)][\(r)] \(written ? "written" : "not written")") }
             }
         }
+        wrong.record("\(what): only rows \(r0)..<\(r1) may be written", of: tokens * ldy, sourceLocation: sourceLocation)
     }
 
     // MARK: - ingot_dense_matmul
@@ -204,7 +234,8 @@ import Testing
     ]
 
     @Test(arguments: denseKinds, directShapes)
-    func directKernelIsOneOrderOnEveryISA(kind: Int32, shape: Shape) throws {
+    func directKernelIsOneOrderOnEveryISA(dense: DenseKind, shape: Shape) throws {
+        let kind = dense.rawValue
         let (rows, cols, tokens) = (shape.rows, shape.cols, shape.tokens)
         let ldx = cols + 3, ldy = rows + 2, range = shape.rowRange
         let w = Self.denseWeight(kind: kind, rows: rows, cols: cols, seed: UInt64(rows * 7919 + cols * 31 + tokens) + UInt64(kind))
@@ -221,24 +252,23 @@ import Testing
         let label = "\(Self.kindName(kind)) \(shape)"
         let portable = run(.portable)
         Self.expectOnlyRowsWritten(portable, tokens: tokens, ldy: ldy, rows: range.lowerBound, range.upperBound, "portable C \(label)")
+        var order = Findings(), close = Findings()
         for t in 0..<tokens {
             for r in range {
                 let wr = { (j: Int) in w.values[r * cols + j] }, xt = { (j: Int) in x[t * ldx + j] }
                 let promised = Self.directOrder(cols: cols, wr, xt)
                 let got = portable[t * ldy + r]
-                #expect(
-                    got.bitPattern == promised.bitPattern, "portable C \(label) y[\(t)][\(r)]: \(got), promised order gives \(promised)")
+                if got.bitPattern != promised.bitPattern { order.add("y[\(t)][\(r)] = \(got), promised order gives \(promised)") }
                 let ref = Self.reference(count: cols, wr, xt)
-                Self.expectClose(
-                    got, exact: ref.exact, magnitude: ref.magnitude, depth: (cols + 15) / 16 + 4, "portable C \(label) y[\(t)][\(r)]")
+                if !Self.isClose(got, exact: ref.exact, magnitude: ref.magnitude, depth: (cols + 15) / 16 + 4) {
+                    close.add("y[\(t)][\(r)] = \(got) vs float64 \(ref.exact)")
+                }
             }
         }
+        order.record("portable C \(label): not the promised order", of: tokens * range.count)
+        close.record("portable C \(label): beyond γ·Σ|w x| of the float64 reference", of: tokens * range.count)
         for isa in KernelISA.supported where isa != .portable {
-            let y = run(isa)
-            #expect(Self.bits(y) == Self.bits(portable), "\(isa) \(label): differs from portable C")
-            if Self.bits(y) != Self.bits(portable), let i = y.indices.first(where: { y[$0].bitPattern != portable[$0].bitPattern }) {
-                Issue.record("\(isa) \(label): first difference y[\(i / ldy)][\(i % ldy)] = \(y[i]) vs portable \(portable[i])")
-            }
+            Self.expectIdentical(run(isa), portable, "\(isa) \(label): y (row-major, ld \(ldy)) vs portable C")
         }
     }
 
@@ -256,7 +286,8 @@ import Testing
     ]
 
     @Test(arguments: denseKinds, transposedShapes)
-    func transposedKernelIsOneChainOnEveryISA(kind: Int32, shape: TShape) throws {
+    func transposedKernelIsOneChainOnEveryISA(dense: DenseKind, shape: TShape) throws {
+        let kind = dense.rawValue
         let (n, cols, tokens) = (shape.n, shape.cols, shape.tokens)
         let ldx = n + 5, ldy = cols + 3
         let w = Self.denseWeight(kind: kind, rows: n, cols: cols, seed: UInt64(n * 131 + cols * 7 + tokens) + UInt64(kind) << 20)
@@ -272,18 +303,23 @@ import Testing
         let label = "\(Self.kindName(kind)) \(shape)"
         let portable = run(.portable)
         Self.expectOnlyRowsWritten(portable, tokens: tokens, ldy: ldy, rows: 0, cols, "portable C \(label)")
+        var order = Findings(), close = Findings()
         for t in 0..<tokens {
             for j in 0..<cols {
                 var promised: Float = 0
                 for i in 0..<n { promised = promised.addingProduct(x[t * ldx + i], w.values[i * cols + j]) }
                 let got = portable[t * ldy + j]
-                #expect(got.bitPattern == promised.bitPattern, "portable C \(label) y[\(t)][\(j)]: \(got), one FMA chain gives \(promised)")
+                if got.bitPattern != promised.bitPattern { order.add("y[\(t)][\(j)] = \(got), one FMA chain gives \(promised)") }
                 let ref = Self.reference(count: n, { w.values[$0 * cols + j] }, { x[t * ldx + $0] })
-                Self.expectClose(got, exact: ref.exact, magnitude: ref.magnitude, depth: n, "portable C \(label) y[\(t)][\(j)]")
+                if !Self.isClose(got, exact: ref.exact, magnitude: ref.magnitude, depth: n) {
+                    close.add("y[\(t)][\(j)] = \(got) vs float64 \(ref.exact)")
+                }
             }
         }
+        order.record("portable C \(label): not one FMA chain", of: tokens * cols)
+        close.record("portable C \(label): beyond γ·Σ|w x| of the float64 reference", of: tokens * cols)
         for isa in KernelISA.supported where isa != .portable {
-            #expect(Self.bits(run(isa)) == Self.bits(portable), "\(isa) \(label): differs from portable C")
+            Self.expectIdentical(run(isa), portable, "\(isa) \(label): differs from portable C")
         }
     }
 
@@ -313,7 +349,8 @@ import Testing
     ]
 
     @Test(arguments: denseKinds, gemmDenseShapes)
-    func gemmDenseIsBlockOrderOnEveryISA(kind: Int32, shape: Shape) throws {
+    func gemmDenseIsBlockOrderOnEveryISA(dense: DenseKind, shape: Shape) throws {
+        let kind = dense.rawValue
         let (rows, cols, tokens) = (shape.rows, shape.cols, shape.tokens)
         let ldx = cols + 1, ldy = rows + 3, range = shape.rowRange
         let w = Self.denseWeight(kind: kind, rows: rows, cols: cols, seed: UInt64(rows * 17 + cols * 5 + tokens) + UInt64(kind) << 24)
@@ -322,22 +359,24 @@ import Testing
         let portable = Self.gemm(w, x: x, ldx: ldx, ldy: ldy, tokens: tokens, rows: range, isa: .portable)
         Self.expectOnlyRowsWritten(portable, tokens: tokens, ldy: ldy, rows: range.lowerBound, range.upperBound, "portable C \(label)")
         let blocks = (cols + Int(GEMM_KC) - 1) / Int(GEMM_KC)
+        var order = Findings(), close = Findings()
         for t in 0..<tokens {
             for r in range {
                 let wr = { (j: Int) in w.values[r * cols + j] }, xt = { (j: Int) in x[t * ldx + j] }
                 let promised = Self.gemmOrder(cols: cols, wr, xt)
                 let got = portable[t * ldy + r]
-                #expect(
-                    got.bitPattern == promised.bitPattern, "portable C \(label) y[\(t)][\(r)]: \(got), promised order gives \(promised)")
+                if got.bitPattern != promised.bitPattern { order.add("y[\(t)][\(r)] = \(got), promised order gives \(promised)") }
                 let ref = Self.reference(count: cols, wr, xt)
-                Self.expectClose(
-                    got, exact: ref.exact, magnitude: ref.magnitude, depth: min(cols, Int(GEMM_KC)) + blocks,
-                    "portable C \(label) y[\(t)][\(r)]")
+                if !Self.isClose(got, exact: ref.exact, magnitude: ref.magnitude, depth: min(cols, Int(GEMM_KC)) + blocks) {
+                    close.add("y[\(t)][\(r)] = \(got) vs float64 \(ref.exact)")
+                }
             }
         }
+        order.record("portable C \(label): not the promised order", of: tokens * range.count)
+        close.record("portable C \(label): beyond γ·Σ|w x| of the float64 reference", of: tokens * range.count)
         for isa in KernelISA.supported where isa != .portable {
             let y = Self.gemm(w, x: x, ldx: ldx, ldy: ldy, tokens: tokens, rows: range, isa: isa)
-            #expect(Self.bits(y) == Self.bits(portable), "\(isa) \(label): differs from portable C")
+            Self.expectIdentical(y, portable, "\(isa) \(label): differs from portable C")
         }
     }
 
@@ -363,25 +402,35 @@ import Testing
         let label = "INT4 GEMM \(shape)"
         let portable = Self.gemm(w, x: x, ldx: ldx, ldy: ldy, tokens: tokens, rows: range, isa: .portable)
         Self.expectOnlyRowsWritten(portable, tokens: tokens, ldy: ldy, rows: range.lowerBound, range.upperBound, "portable C CT \(label)")
+        var order = Findings(), close = Findings()
         for t in 0..<tokens {
             for r in range {
                 // INT4 rows are dequantized (exactly) and multiplied by the direct kernel, in its order.
                 let wr = { (j: Int) in w.values[r * cols + j] }, xt = { (j: Int) in x[t * ldx + j] }
                 let promised = Self.directOrder(cols: cols, wr, xt)
                 let got = portable[t * ldy + r]
-                #expect(
-                    got.bitPattern == promised.bitPattern, "portable C CT \(label) y[\(t)][\(r)]: \(got), promised order gives \(promised)")
+                if got.bitPattern != promised.bitPattern { order.add("y[\(t)][\(r)] = \(got), promised order gives \(promised)") }
                 let ref = Self.reference(count: cols, wr, xt)
-                Self.expectClose(
-                    got, exact: ref.exact, magnitude: ref.magnitude, depth: (cols + 15) / 16 + 4, "portable C CT \(label) y[\(t)][\(r)]")
+                if !Self.isClose(got, exact: ref.exact, magnitude: ref.magnitude, depth: (cols + 15) / 16 + 4) {
+                    close.add("y[\(t)][\(r)] = \(got) vs float64 \(ref.exact)")
+                }
             }
         }
+        order.record("portable C CT \(label): not the promised order", of: tokens * range.count)
+        close.record("portable C CT \(label): beyond γ·Σ|w x| of the float64 reference", of: tokens * range.count)
         for isa in KernelISA.supported {
             for tiled in [false, true] where isa != .portable || tiled {
                 let y = Self.gemm(w, tiled: tiled, x: x, ldx: ldx, ldy: ldy, tokens: tokens, rows: range, isa: isa)
-                #expect(Self.bits(y) == Self.bits(portable), "\(isa) \(tiled ? "tiles" : "CT") \(label): differs from portable C CT")
+                Self.expectIdentical(y, portable, "\(isa) \(tiled ? "tiles" : "CT") \(label): differs from portable C CT")
             }
         }
+    }
+
+    @Test func kindsAndISAsAreTheKernels() {
+        #expect(DenseKind.allCases.map(\.rawValue) == [INGOT_W_BF16, INGOT_W_F16, INGOT_W_F32])
+        #expect(KernelISA.allCases.map(\.rawValue) == [INGOT_ISA_PORTABLE, INGOT_ISA_AVX2, INGOT_ISA_AVX512, INGOT_ISA_AVX512_BF16])
+        #expect(KernelISA.best.rawValue == ingot_engine_isa())
+        #expect(KernelISA.supported.first == .portable && KernelISA.supported.last == .best)
     }
 
     @Test func gemmScratchCoversPanelAndInt4Block() {
@@ -407,10 +456,10 @@ import Testing
                     }
                     let expected = Array(w.values[(range.lowerBound * cols)..<(range.upperBound * cols)])
                     let label = "\(isa) \(tiled ? "tiles" : "CT") \(rows)x\(cols) rows \(range)"
-                    #expect(Self.bits(Array(out[0..<count])) == Self.bits(expected), "\(label): not scale × (u − 8)")
                     if let i = (0..<count).first(where: { out[$0].bitPattern != expected[$0].bitPattern }) {
                         Issue.record(
-                            "\(label): first difference row \(range.lowerBound + i / cols) col \(i % cols): \(out[i]) vs \(expected[i])")
+                            "\(label): not scale × (u − 8): row \(range.lowerBound + i / cols) col \(i % cols) is \(out[i]), expected \(expected[i])"
+                        )
                     }
                     #expect(out[count...].allSatisfy { $0.bitPattern == Self.sentinel.bitPattern }, "\(label): wrote past its rows")
                 }
@@ -439,7 +488,7 @@ import Testing
         let f32: [Float] = [1.5, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -3, .infinity, 7]
         var out = [Float](repeating: Self.sentinel, count: 5)
         f32.withUnsafeBytes { ingot_dense_widen($0.baseAddress!, INGOT_W_F32, 1, 4, &out) }
-        #expect(Self.bits(Array(out[0..<4])) == Self.bits(Array(f32[1..<5])))
+        Self.expectIdentical(Array(out[0..<4]), Array(f32[1..<5]), "F32 widening")
         #expect(out[4].bitPattern == Self.sentinel.bitPattern)
     }
 
@@ -478,9 +527,9 @@ import Testing
         #expect(got.direct.count == 16 * v && got.decode.count == 12 * v)
         if isa != .portable {
             let portable = try Self.engineLogits(InferenceEngine(source: openWeights(Self.folder(name)), isa: .portable), g.tokens)
-            #expect(Self.bits(got.prefill) == Self.bits(portable.prefill), "\(name) \(isa): prefill logits differ from portable C")
-            #expect(Self.bits(got.direct) == Self.bits(portable.direct), "\(name) \(isa): 16-token logits differ from portable C")
-            #expect(Self.bits(got.decode) == Self.bits(portable.decode), "\(name) \(isa): decode logits differ from portable C")
+            Self.expectIdentical(got.prefill, portable.prefill, "\(name) \(isa): prefill logits differ from portable C")
+            Self.expectIdentical(got.direct, portable.direct, "\(name) \(isa): 16-token logits differ from portable C")
+            Self.expectIdentical(got.decode, portable.decode, "\(name) \(isa): decode logits differ from portable C")
         }
     }
 
@@ -493,9 +542,8 @@ import Testing
         let source = try openWeights(bundle)
         #expect(source is BundleWeights)
         let fromBundle = try Self.engineLogits(InferenceEngine(source: source, isa: isa), tokens)
-        #expect(
-            Self.bits(fromBundle.prefill) == Self.bits(checkpoint.prefill), "\(isa): bundle prefill logits differ from the checkpoint's")
-        #expect(Self.bits(fromBundle.direct) == Self.bits(checkpoint.direct), "\(isa): bundle 16-token logits differ from the checkpoint's")
-        #expect(Self.bits(fromBundle.decode) == Self.bits(checkpoint.decode), "\(isa): bundle decode logits differ from the checkpoint's")
+        Self.expectIdentical(fromBundle.prefill, checkpoint.prefill, "\(isa): bundle prefill logits differ from the checkpoint's")
+        Self.expectIdentical(fromBundle.direct, checkpoint.direct, "\(isa): bundle 16-token logits differ from the checkpoint's")
+        Self.expectIdentical(fromBundle.decode, checkpoint.decode, "\(isa): bundle decode logits differ from the checkpoint's")
     }
 }
