@@ -1,5 +1,4 @@
 internal import CKernels
-internal import COpenBLAS
 import Dispatch
 import TensorIO
 import Foundation
@@ -83,25 +82,22 @@ extension InferenceEngine {
                                             direct.bytes + headOffset * direct.elementBytes, direct.kind, Int64(c.nopeDim), Int64(r),
                                             qBase + h * qhd, Int64(qWidth), qc.baseAddress!, Int64(lw), Int64(tokens), isa)
                                     } else {
-                                        cblas_sgemm(
-                                            CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tokens), blasint(r), blasint(c.nopeDim), 1,
-                                            qBase + h * qhd, blasint(qWidth), wBase! + headOffset, blasint(r), 0, qc.baseAddress!, blasint(lw))
+                                        BLAS.sgemm(
+qBase + h * qhd, lda: qWidth, wBase! + headOffset, ldb: r, transposeB: false, qc.baseAddress!, ldc: lw, m: tokens, n: r, k: c.nopeDim)
                                     }
                                     for t in 0..<tokens {
                                         (qc.baseAddress! + t * lw + r).update(
                                             from: qBase + t * qWidth + h * qhd + c.nopeDim, count: c.ropeDim)
                                     }
                                     scores.withUnsafeMutableBufferPointer { sp in
-                                        cblas_sgemm(
-                                            CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(total), blasint(lw), 1,
-                                            qc.baseAddress!, blasint(lw), latents, blasint(lw), 0, sp.baseAddress!, blasint(total))
+                                        BLAS.sgemm(
+qc.baseAddress!, lda: lw, latents, ldb: lw, transposeB: true, sp.baseAddress!, ldc: total, m: tokens, n: total, k: lw)
                                         for t in 0..<tokens {
                                             softmaxCausal(sp.baseAddress! + t * total, valid: start + t + 1, count: total, scale: scale)
                                         }
                                         context.withUnsafeMutableBufferPointer { cp in
-                                            cblas_sgemm(
-                                                CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(tokens), blasint(r), blasint(total), 1,
-                                                sp.baseAddress!, blasint(total), latents, blasint(lw), 0, cp.baseAddress!, blasint(r))
+                                            BLAS.sgemm(
+sp.baseAddress!, lda: total, latents, ldb: lw, transposeB: false, cp.baseAddress!, ldc: r, m: tokens, n: r, k: total)
                                             // o_h = context · W_UVᵀ into the head's columns.
                                             if let direct {
                                                 ingot_dense_matmul(
@@ -109,11 +105,8 @@ extension InferenceEngine {
                                                     cp.baseAddress!, Int64(r), oBase + h * c.valueDim, Int64(c.heads * c.valueDim),
                                                     Int64(tokens), 0, Int64(c.valueDim), isa)
                                             } else {
-                                                cblas_sgemm(
-                                                    CblasRowMajor, CblasNoTrans, CblasTrans, blasint(tokens), blasint(c.valueDim), blasint(r),
-                                                    1,
-                                                    cp.baseAddress!, blasint(r), wBase! + headOffset + c.nopeDim * r, blasint(r), 0,
-                                                    oBase + h * c.valueDim, blasint(c.heads * c.valueDim))
+                                                BLAS.sgemm(
+cp.baseAddress!, lda: r, wBase! + headOffset + c.nopeDim * r, ldb: r, transposeB: true, oBase + h * c.valueDim, ldc: c.heads * c.valueDim, m: tokens, n: c.valueDim, k: r)
                                             }
                                         }
                                     }

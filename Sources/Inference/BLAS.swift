@@ -13,25 +13,21 @@ public enum BLAS {
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0)
         precondition(a.count >= m * k && b.count >= n * k && c.count >= m * n, "sgemm buffers too small")
-        guard m > 0, n > 0 else { return }
-        cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(n), blasint(k), 1,
-            a.baseAddress, blasint(k), b.baseAddress, blasint(k), 0, c.baseAddress, blasint(n))
+        guard m > 0, n > 0, let ap = a.baseAddress, let bp = b.baseAddress, let cp = c.baseAddress else { return }
+        sgemm(ap, lda: k, bp, ldb: k, transposeB: true, cp, ldc: n, m: m, n: n, k: k)
     }
 
-    /// C (m×n, row stride ldc) = A (m×k) · Bᵀ where B is stored n×k, all row-major f32: the engine's one sgemm call
-    /// for `x · Wᵀ` on widened weight panels.
-    static func sgemmTransposedB(
-        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, ldc: Int
+    /// C (m×n, row stride ldc) = A (m×k, stride lda) · op(B), op(B) = Bᵀ (B stored n×k) or B (stored k×n), row-major
+    /// f32: the engine's one sgemm entry point (the attention's score and context products).
+    static func sgemm(
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, _ c: UnsafeMutablePointer<Float>,
+        ldc: Int, m: Int, n: Int, k: Int
     ) {
         cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(k), b, blasint(k), 0, c,
-            blasint(ldc))
+            CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, blasint(m), blasint(n), blasint(k), 1, a, blasint(lda),
+            b, blasint(ldb), 0, c, blasint(ldc))
     }
 
-    /// Sets OpenBLAS's own thread count; ingot keeps it at 1 while its own `parallelFor` runs.
-    /// The corresponding C function is `openblas_set_num_threads`.
-    public static func setThreads(_ count: Int) {
-        openblas_set_num_threads(Int32(count))
-    }
+    /// ingot parallelises itself: OpenBLAS threads inside its workers would oversubscribe the cores.
+    static func useOneThread() { openblas_set_num_threads(1) }
 }

@@ -40,7 +40,8 @@ public struct EngineConfig: Sendable {
     /// instruction set of the kernels.
     public var arithmetic: String {
         let int4 = int4Activations == .f32 ? "INT4 exact (f32 activations)" : "INT4 × Q8_0 activations (llama.cpp's Q4_0 arithmetic)"
-        return "\(int4), dense f32, \(isa) kernels"
+        // No kernel has an AVX512_BF16-specific path yet: on such CPUs the AVX-512 variants run.
+        return "\(int4), dense f32, \(min(isa, .avx512)) kernels"
     }
 
     /// Derives the engine's constants.

@@ -1,4 +1,3 @@
-internal import COpenBLAS
 import Dispatch
 import Foundation
 
@@ -61,8 +60,7 @@ public final class InferenceEngine: @unchecked Sendable {
         finalNorm = try source.vector("model.norm.weight", count: c.hidden)
         lmHead = try source.linear("lm_head", rows: c.vocab, cols: c.hidden)
         layerWeights = [LayerWeights?](repeating: nil, count: c.layers)
-        // ingot parallelizes itself; OpenBLAS threads inside our workers would oversubscribe the cores.
-        openblas_set_num_threads(1)
+        BLAS.useOneThread()
     }
 
     /// A fresh cache for one sequence.

@@ -1,5 +1,4 @@
 internal import CKernels
-internal import COpenBLAS
 import Dispatch
 public import TensorIO
 
@@ -93,7 +92,8 @@ public struct LinearWeight: @unchecked Sendable {
             let s = scales.baseAddress!.assumingMemoryBound(to: UInt16.self)
             let cols = self.cols, rows = self.rows
             parallelBlocks(count: rows, block: 16, threads: threads) { r0, r1 in
-                ingot_int4_ct_matmul(packed, s, Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(r0), Int64(r1), 0)
+                ingot_int4_ct_matmul(
+                    packed, s, Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(r0), Int64(r1), isa == .portable ? 1 : 0)
             }
         case .int4Tiles(let tileRows):
             let tiles = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -102,7 +102,7 @@ public struct LinearWeight: @unchecked Sendable {
             parallelBlocks(count: blocks, block: 2, threads: threads) { b0, b1 in
                 ingot_int4_tiles_matmul(
                     tiles, Int64(tileRows), Int64(rows), Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens),
-                    Int64(b0), Int64(b1), 0)
+                    Int64(b0), Int64(b1), isa == .portable ? 1 : 0)
             }
         case .dense(let dtype):
             let kind = DenseKernel.kind(dtype)
@@ -115,16 +115,31 @@ public struct LinearWeight: @unchecked Sendable {
                 if dropPages { release?(begin, end) }
             }
         case .fp8Block:
-            // Each worker converts its rows a block at a time into one scratch buffer (≈ 256 KiB of f32).
-            let blockRows = max(1, min(rows, 65536 / max(cols, 1)))
+            // Row blocks widened to f32 (value × its block's scale_inv), then the same kernels as an F32 weight, so
+            // an FP8 matrix gives exactly the logits of its f32 dequantization.
+            let cols = self.cols, rows = self.rows
+            let blockRows = max(1, min(rows, (1 << 20) / max(cols, 1)))
             parallelBlocks(count: rows, block: blockRows, threads: threads) { begin, end in
+                var probe = ingot_weight(kind: INGOT_W_F32, data: nil, scales: nil, rows: Int64(blockRows), cols: Int64(cols), tile_rows: 0)
+                let scratch = Int(ingot_gemm_scratch_floats(&probe))
                 let w = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * cols)
-                defer { w.deallocate() }
+                let panel = UnsafeMutableRawPointer.allocate(byteCount: scratch * 4, alignment: 64)
+                defer {
+                    w.deallocate()
+                    panel.deallocate()
+                }
                 var r0 = begin
                 while r0 < end {
-                    let r1 = min(end, r0 + blockRows)
+                    let r1 = min(end, r0 + blockRows), n = r1 - r0
                     convertRows(r0, r1, into: w)
-                    BLAS.sgemmTransposedB(x, w, y + r0, m: tokens, n: r1 - r0, k: cols, ldc: rows)
+                    if tokens <= DenseKernel.directTokens {
+                        ingot_dense_matmul(w, INGOT_W_F32, Int64(cols), x, Int64(cols), y + r0, Int64(rows), Int64(tokens), 0, Int64(n), isa.rawValue)
+                    } else {
+                        var block = ingot_weight(kind: INGOT_W_F32, data: w, scales: nil, rows: Int64(n), cols: Int64(cols), tile_rows: 0)
+                        ingot_gemm(
+                            &block, x, Int64(cols), y + r0, Int64(rows), Int64(tokens), 0, Int64(n), panel.assumingMemoryBound(to: Float.self),
+                            isa.rawValue)
+                    }
                     if dropPages { release?(r0, r1) }
                     r0 = r1
                 }
@@ -132,7 +147,7 @@ public struct LinearWeight: @unchecked Sendable {
         }
     }
 
-    /// The weight as the C GEMM's descriptor (nil for FP8 blocks, which are widened row blocks for sgemm).
+    /// The weight as the C GEMM's descriptor (nil for FP8 blocks, which are widened in row blocks first).
     var gemmWeight: ingot_weight? {
         let data = bytes.baseAddress
         switch storage {

@@ -100,7 +100,8 @@ typedef struct {
 #define GEMM_KC 256
 /* y[t * ldy + r] = Σ_k x[t * ldx + k] · W[r][k] for rows [row_begin, row_end), t < tokens: the GEMM for many tokens.
    Each GEMM_NR × GEMM_KC panel of W is widened or dequantized (scale × (u − 8), exact) once into `panel`, then
-   multiplied with every token; f32 FMA in one fixed order on every ISA (engine_gemm.c). */
+   multiplied with every token; f32 FMA in one fixed order on every ISA (engine_gemm.c). INT4 kinds are instead
+   dequantized 16 rows at a time and multiplied by ingot_dense_matmul, in its 16-lane order. */
 void ingot_gemm(const ingot_weight *w, const float *x, int64_t ldx, float *y, int64_t ldy, int64_t tokens,
                 int64_t row_begin, int64_t row_end, float *panel, int isa);
 /* Floats of scratch ingot_gemm needs for `w` (per worker, 64-byte aligned). */
