@@ -1,11 +1,11 @@
 internal import CKernels
 import Dispatch
-import TensorIO
 import Foundation
+import TensorIO
 
 extension InferenceEngine {
     /// Rotates interleaved pairs (2j, 2j+1) of `count`... rope values at `row` by pos × inv_freq[j]
-    /// (k2-checkpoint.md §6.4: the checkpoint's own pair layout; HF de-interleaves, which permutes q and k alike).
+    /// (docs/engine.md, "Forward pass": the checkpoint's own pair layout; HF de-interleaves, which permutes q and k alike).
     func rope(_ v: UnsafeMutablePointer<Float>, position: Int) {
         let f = config.inverseFrequencies, scale = config.ropeAttentionFactor
         for j in 0..<f.count {
@@ -17,7 +17,7 @@ extension InferenceEngine {
         }
     }
 
-    /// MLA in the absorbed form (k2-checkpoint.md §6.3 item 8) over the latent cache: for T new tokens at positions
+    /// MLA in the absorbed form (docs/engine.md, "Forward pass") over the latent cache: for T new tokens at positions
     /// cache.count ..< cache.count + T, appends their latents to the cache and returns o_proj's output [T × hidden].
     func attention(_ l: Int, _ w: LayerWeights, x: [Float], tokens: Int, cache: KVCache) -> [Float] {
         let c = config
@@ -44,17 +44,16 @@ extension InferenceEngine {
             }
         }
         cache.layers[l].append(contentsOf: kv)
-        // kv_b: per head, W_UK (nope rows) then W_UV (value rows), each × kv_lora_rank. A few tokens (decode) read
-        // the stored rows directly; many tokens widen it to f32 once for this call and use sgemm.
+        // kv_b: per head, W_UK (nope rows) then W_UV (value rows), each × kv_lora_rank. A few tokens (decode) go
+        // through the direct kernels, reading BF16/F16/F32 rows as stored (FP8 blocks widened first, so they give
+        // exactly what their f32 dequantization gives); many tokens widen kv_b to f32 once for this call and use sgemm.
         let kvb = w.kvB
-        let direct: (bytes: UnsafeRawPointer, kind: Int32, elementBytes: Int)?
-        if case .dense(let dtype) = kvb.storage, tokens <= DenseKernel.directTokens {
-            direct = (kvb.bytes.baseAddress!, DenseKernel.kind(dtype), dtype.bits / 8)
-        } else {
-            direct = nil
-        }
-        var wkv = [Float](repeating: 0, count: direct == nil ? kvb.rows * kvb.cols : 0)
-        if direct == nil {
+        let few = tokens <= DenseKernel.directTokens
+        var stored: (bytes: UnsafeRawPointer, kind: Int32, elementBytes: Int)?
+        if case .dense(let dtype) = kvb.storage { stored = (kvb.bytes.baseAddress!, DenseKernel.kind(dtype), dtype.bits / 8) }
+        let widen = !few || stored == nil
+        var wkv = [Float](repeating: 0, count: widen ? kvb.rows * kvb.cols : 0)
+        if widen {
             wkv.withUnsafeMutableBufferPointer { p in
                 let b = p.baseAddress!
                 parallelBlocks(count: kvb.rows, block: 64, threads: threads) { r0, r1 in kvb.convertRows(r0, r1, into: b + r0 * kvb.cols) }
@@ -69,6 +68,7 @@ extension InferenceEngine {
                 wkv.withUnsafeBufferPointer { wp in
                     out.withUnsafeMutableBufferPointer { op in
                         let qBase = qp.baseAddress!, wBase = wp.baseAddress, oBase = op.baseAddress!
+                        let direct = few ? (stored ?? (UnsafeRawPointer(wBase!), INGOT_W_F32, 4)) : nil
                         parallelBlocks(count: c.heads, block: 1, threads: threads) { h0, h1 in
                             var qcat = [Float](repeating: 0, count: tokens * lw)
                             var scores = [Float](repeating: 0, count: tokens * total)
@@ -83,7 +83,8 @@ extension InferenceEngine {
                                             qBase + h * qhd, Int64(qWidth), qc.baseAddress!, Int64(lw), Int64(tokens), isa)
                                     } else {
                                         BLAS.sgemm(
-qBase + h * qhd, lda: qWidth, wBase! + headOffset, ldb: r, transposeB: false, qc.baseAddress!, ldc: lw, m: tokens, n: r, k: c.nopeDim)
+                                            qBase + h * qhd, lda: qWidth, wBase! + headOffset, ldb: r, transposeB: false, qc.baseAddress!,
+                                            ldc: lw, m: tokens, n: r, k: c.nopeDim)
                                     }
                                     for t in 0..<tokens {
                                         (qc.baseAddress! + t * lw + r).update(
@@ -91,22 +92,26 @@ qBase + h * qhd, lda: qWidth, wBase! + headOffset, ldb: r, transposeB: false, qc
                                     }
                                     scores.withUnsafeMutableBufferPointer { sp in
                                         BLAS.sgemm(
-qc.baseAddress!, lda: lw, latents, ldb: lw, transposeB: true, sp.baseAddress!, ldc: total, m: tokens, n: total, k: lw)
+                                            qc.baseAddress!, lda: lw, latents, ldb: lw, transposeB: true, sp.baseAddress!, ldc: total,
+                                            m: tokens, n: total, k: lw)
                                         for t in 0..<tokens {
                                             softmaxCausal(sp.baseAddress! + t * total, valid: start + t + 1, count: total, scale: scale)
                                         }
                                         context.withUnsafeMutableBufferPointer { cp in
                                             BLAS.sgemm(
-sp.baseAddress!, lda: total, latents, ldb: lw, transposeB: false, cp.baseAddress!, ldc: r, m: tokens, n: r, k: total)
+                                                sp.baseAddress!, lda: total, latents, ldb: lw, transposeB: false, cp.baseAddress!, ldc: r,
+                                                m: tokens, n: r, k: total)
                                             // o_h = context · W_UVᵀ into the head's columns.
                                             if let direct {
                                                 ingot_dense_matmul(
-                                                    direct.bytes + (headOffset + c.nopeDim * r) * direct.elementBytes, direct.kind, Int64(r),
+                                                    direct.bytes + (headOffset + c.nopeDim * r) * direct.elementBytes, direct.kind,
+                                                    Int64(r),
                                                     cp.baseAddress!, Int64(r), oBase + h * c.valueDim, Int64(c.heads * c.valueDim),
                                                     Int64(tokens), 0, Int64(c.valueDim), isa)
                                             } else {
                                                 BLAS.sgemm(
-cp.baseAddress!, lda: r, wBase! + headOffset + c.nopeDim * r, ldb: r, transposeB: true, oBase + h * c.valueDim, ldc: c.heads * c.valueDim, m: tokens, n: c.valueDim, k: r)
+                                                    cp.baseAddress!, lda: r, wBase! + headOffset + c.nopeDim * r, ldb: r, transposeB: true,
+                                                    oBase + h * c.valueDim, ldc: c.heads * c.valueDim, m: tokens, n: c.valueDim, k: r)
                                             }
                                         }
                                     }

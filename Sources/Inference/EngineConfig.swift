@@ -1,10 +1,10 @@
 public import Checkpoint
 import Foundation
 
-/// Everything the forward pass needs from config.json, derived once (k2-checkpoint.md §6). Nothing K2-specific is
+/// Everything the forward pass needs from config.json, derived once (docs/engine.md, "Forward pass"). Nothing K2-specific is
 /// hard-coded: every dimension and constant comes from the model's own config.
 public struct EngineConfig: Sendable {
-    /// How the q_a / kv_a latent norms choose their epsilon (k2-checkpoint.md §6.2).
+    /// How the q_a / kv_a latent norms choose their epsilon (docs/engine.md, "Forward pass").
     public enum LatentNormEps: String, Sendable, CaseIterable {
         /// HF transformers and the remote code: the RMSNorm class default, 1e-6.
         case transformers

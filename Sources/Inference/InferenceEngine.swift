@@ -15,7 +15,7 @@ public final class KVCache: @unchecked Sendable {
 }
 
 /// The DeepSeek-V3 / Kimi-K2 forward pass on CPU, configured entirely from config.json, with weights read in place
-/// (k2-checkpoint.md §6; docs/engine.md).
+/// (docs/engine.md).
 public final class InferenceEngine: @unchecked Sendable {
     // Sendable: immutable after init but for the layer-weight cache, filled under `lock`.
     public let config: EngineConfig

@@ -133,11 +133,13 @@ public struct LinearWeight: @unchecked Sendable {
                     let r1 = min(end, r0 + blockRows), n = r1 - r0
                     convertRows(r0, r1, into: w)
                     if tokens <= DenseKernel.directTokens {
-                        ingot_dense_matmul(w, INGOT_W_F32, Int64(cols), x, Int64(cols), y + r0, Int64(rows), Int64(tokens), 0, Int64(n), isa.rawValue)
+                        ingot_dense_matmul(
+                            w, INGOT_W_F32, Int64(cols), x, Int64(cols), y + r0, Int64(rows), Int64(tokens), 0, Int64(n), isa.rawValue)
                     } else {
                         var block = ingot_weight(kind: INGOT_W_F32, data: w, scales: nil, rows: Int64(n), cols: Int64(cols), tile_rows: 0)
                         ingot_gemm(
-                            &block, x, Int64(cols), y + r0, Int64(rows), Int64(tokens), 0, Int64(n), panel.assumingMemoryBound(to: Float.self),
+                            &block, x, Int64(cols), y + r0, Int64(rows), Int64(tokens), 0, Int64(n),
+                            panel.assumingMemoryBound(to: Float.self),
                             isa.rawValue)
                     }
                     if dropPages { release?(r0, r1) }

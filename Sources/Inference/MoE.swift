@@ -10,7 +10,7 @@ struct Route {
 }
 
 extension InferenceEngine {
-    /// The noaux_tc sigmoid router (k2-checkpoint.md §6.5): f32 logits, sigmoid scores, correction bias for the
+    /// The noaux_tc sigmoid router (docs/engine.md, "Forward pass"): f32 logits, sigmoid scores, correction bias for the
     /// choice only, group-limited top-k (groups scored by their top-2 sum, others masked to −inf), weights from the
     /// unbiased scores, normalised (+1e-20) and scaled by routed_scaling_factor. Ties go to the lower index.
     func route(_ m: LayerWeights.MoE, x: [Float], tokens: Int) -> [Route] {

@@ -62,8 +62,13 @@ extension Ingot {
                 ]
                 if let t = r.streamTiming {
                     doc.append(
-                        ("stream", .object([("serial", .bool(t.serial)), ("compute_seconds", .double(t.computeSeconds)),
-                            ("read_seconds", .double(t.readSeconds))])))
+                        (
+                            "stream",
+                            .object([
+                                ("serial", .bool(t.serial)), ("compute_seconds", .double(t.computeSeconds)),
+                                ("read_seconds", .double(t.readSeconds)),
+                            ])
+                        ))
                 }
                 print(JSONValue.object(doc).prettyText)
             } else {
