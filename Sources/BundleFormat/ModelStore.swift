@@ -42,17 +42,24 @@ public protocol ModelStore: AnyObject, Sendable {
     /// The mapped bytes of one layer's tensors and experts; `nil` = the global tensors.
     func layerPages(_ layer: Int?) -> [PageSpan]
 
-    /// Asks the kernel to read one layer's weights ahead; `nil` = the global tensors.
+    /// Reads one layer's weights into the page cache without mapping them (blocking: a background thread's job);
+    /// `nil` = the global tensors.
     func prefetch(layer: Int?)
     /// Drops the resident pages of one layer's weights (and anything kept for it); `nil` = the global tensors.
     func release(layer: Int?)
+    /// ``release(layer:)``, and drops the layer's pages from the page cache as well (layer streaming).
+    func evict(layer: Int?)
 }
 
 extension ModelStore {
-    public func prefetch(layer: Int?) { for span in layerPages(layer) { span.prefetch() } }
+    public func prefetch(layer: Int?) { for span in PageSpan.coalesced(layerPages(layer)) { span.prefetch() } }
     /// Reads one layer's pages now (`nil` = the global tensors).
     public func load(layer: Int?) { for span in layerPages(layer) { span.read() } }
     public func release(layer: Int?) { releasePages(layer: layer) }
+    public func evict(layer: Int?) {
+        release(layer: layer)
+        for span in PageSpan.coalesced(layerPages(layer)) { span.mapping.evict(offset: span.offset, count: span.count) }
+    }
 
     /// Drops the whole pages around every tensor of a layer (``PageSpan/release()``).
     public func releasePages(layer: Int?) { for span in layerPages(layer) { span.release() } }
@@ -172,8 +179,9 @@ public struct PageSpan: Sendable {
         self.count = count
     }
 
-    /// Asks the kernel to read the range ahead (`madvise(MADV_WILLNEED)`).
-    public func prefetch() { mapping.adviseWillNeed(offset: offset, count: count) }
+    /// Reads the range into the page cache without mapping it (``MappedFile/readAhead(offset:count:)``); blocks until
+    /// the reads are done, so it belongs on a background thread.
+    public func prefetch() { mapping.readAhead(offset: offset, count: count) }
 
     /// Reads every page of the range now (a load that only folds the bytes), so they are resident when this returns.
     public func read() {
@@ -197,6 +205,24 @@ public struct PageSpan: Sendable {
         let start = offset / span * span
         let end = min(mapping.length, (offset + count + span - 1) / span * span)
         mapping.release(offset: start, count: end - start)
+    }
+
+    /// The spans' bytes as few ranges as possible: sorted by file and offset, with ranges less than 2 MiB apart
+    /// merged (reading ahead one range per layer and shard instead of one per tensor keeps huge mappings whole).
+    public static func coalesced(_ spans: [PageSpan]) -> [PageSpan] {
+        let sorted = spans.filter { $0.count > 0 }.sorted {
+            $0.mapping === $1.mapping ? $0.offset < $1.offset : $0.mapping.path < $1.mapping.path
+        }
+        var out: [PageSpan] = []
+        for s in sorted {
+            if let last = out.last, last.mapping === s.mapping, s.offset <= last.offset + last.count + (2 << 20) {
+                let end = max(last.offset + last.count, s.offset + s.count)
+                out[out.count - 1] = PageSpan(mapping: last.mapping, offset: last.offset, count: end - last.offset)
+            } else {
+                out.append(s)
+            }
+        }
+        return out
     }
 
     /// The largest span fault-around can map in one fault: one page table (512 × 4 KiB).

@@ -1,3 +1,4 @@
+internal import Checkpoint
 import Dispatch
 import Foundation
 
@@ -150,9 +151,11 @@ public final class InferenceEngine: @unchecked Sendable {
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         var hidden = try sequences.map { try embedTokens($0) }
         source.release(layer: nil)
-        // The next layer is read by a background stage while this one computes (madvise(WILLNEED) on gigabytes
-        // blocks until the reads are queued, so it must not run on the computing thread); in serial mode each
-        // layer is instead read completely before it computes, timing the two apart (docs/engine.md, "Layer streaming").
+        // The next layer is read into the page cache by a background stage while this one computes (reading
+        // blocks, so it must not run on the computing threads); after the last layer, lm_head is read (the
+        // embedding, also global, is done with). In serial mode each layer is instead read completely before it
+        // computes, timing the two apart (docs/engine.md, "Layer streaming").
+        let lmHeadAddress = TensorAddress(component: .lmHead)
         let reader = SerialStage(label: "ingot.prefetch")
         defer { reader.drain() }
         if !serial { reader.submit { self.source.prefetch(layer: 0) } }
@@ -161,9 +164,10 @@ public final class InferenceEngine: @unchecked Sendable {
                 let t0 = clock()
                 source.load(layer: l)
                 timing.readSeconds += clock() - t0
+            } else if l + 1 < config.layers {
+                reader.submit { self.source.prefetch(layer: l + 1) }
             } else {
-                let next: Int? = l + 1 < config.layers ? l + 1 : nil
-                reader.submit { self.source.prefetch(layer: next) }
+                reader.submit { self.source.prefetch(lmHeadAddress) }
             }
             let t0 = clock()
             let w = try weights(l)
@@ -173,17 +177,17 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             timing.computeSeconds += clock() - t0
             forget(l)
-            source.release(layer: l)
+            source.evict(layer: l)
             progress?(l)
         }
         if serial {
             let t0 = clock()
-            source.load(layer: nil)
+            source.load(lmHeadAddress)
             timing.readSeconds += clock() - t0
         }
         let t0 = clock()
         let logits = zip(hidden, sequences).map { h, tokens in
-            tokens.isEmpty ? [] : head(h, rows: Self.headRows(tokens.count, logitRows), dropPages: true)
+            tokens.isEmpty ? [] : head(h, rows: Self.headRows(tokens.count, logitRows), dropPages: false)
         }
         timing.computeSeconds += clock() - t0
         source.release(layer: nil)

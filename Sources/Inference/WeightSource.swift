@@ -36,10 +36,16 @@ public protocol WeightSource: AnyObject, Sendable {
     func vector(_ tensor: TensorAddress, count: Int) throws -> [Float]
     /// Drops the resident pages of one layer's weights (layer-streamed evaluation); `nil` = the global tensors.
     func release(layer: Int?)
-    /// Asks the kernel to read one layer's weights ahead.
+    /// Reads one layer's weights into the page cache without mapping them (blocking; a background thread's job).
     func prefetch(layer: Int?)
     /// Reads one layer's weights now (they are resident when this returns).
     func load(layer: Int?)
+    /// Drops one layer's pages from memory and from the page cache (layer streaming of a model larger than memory).
+    func evict(layer: Int?)
+    /// Reads one tensor into the page cache without mapping it (blocking; a background thread's job).
+    func prefetch(_ tensor: TensorAddress)
+    /// Reads one tensor now (it is resident when this returns).
+    func load(_ tensor: TensorAddress)
 }
 
 extension WeightSource {
@@ -182,4 +188,7 @@ public final class StoreWeights<Store: ModelStore>: WeightSource, Sendable {
     public func release(layer: Int?) { store.release(layer: layer) }
     public func prefetch(layer: Int?) { store.prefetch(layer: layer) }
     public func load(layer: Int?) { store.load(layer: layer) }
+    public func evict(layer: Int?) { store.evict(layer: layer) }
+    public func prefetch(_ tensor: TensorAddress) { store.tensor(tensor)?.pages?.prefetch() }
+    public func load(_ tensor: TensorAddress) { store.tensor(tensor)?.pages?.read() }
 }

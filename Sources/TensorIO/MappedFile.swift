@@ -10,6 +10,8 @@ public final class MappedFile: @unchecked Sendable {
     /// The file's length in bytes.
     public let length: Int
     private let base: UnsafeRawPointer?
+    /// Kept open for page-cache advice (``evict(offset:count:)``).
+    private let fd: Int32
 
     /// Opens and maps `path` (following symlinks).
     ///
@@ -18,22 +20,38 @@ public final class MappedFile: @unchecked Sendable {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw FileError(path: path, operation: "open") }
-        defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw FileError(path: path, operation: "stat") }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError(path: path, operation: "open", errno: EISDIR) }
+        guard fstat(fd, &info) == 0 else {
+            let error = FileError(path: path, operation: "stat")
+            close(fd)
+            throw error
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw FileError(path: path, operation: "open", errno: EISDIR)
+        }
+        self.fd = fd
         length = Int(info.st_size)
         if length == 0 {
             base = nil
             return
         }
         let p = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0)
-        guard let p, p != MAP_FAILED else { throw FileError(path: path, operation: "mmap") }
+        guard let p, p != MAP_FAILED else {
+            let error = FileError(path: path, operation: "mmap")
+            close(fd)
+            throw error
+        }
         base = UnsafeRawPointer(p)
+        // Ask for huge folios: a fault then reads and maps 2 MiB at once, which keeps page walks and TLB misses out
+        // of the kernels that stream weights (docs/engine.md, "Layer streaming"). Advice only; ignored where the
+        // kernel or filesystem cannot.
+        madvise(p, length, MADV_HUGEPAGE)
     }
 
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), length) }
+        close(fd)
     }
 
     /// The whole file.
@@ -49,6 +67,42 @@ public final class MappedFile: @unchecked Sendable {
         let end = min(length, offset + count) / page * page
         guard end > start else { return }
         madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
+    /// Reads a range into the page cache now without keeping it mapped: the range, widened to whole 2 MiB blocks, is
+    /// faulted in 32 MiB at a time (`madvise(MADV_POPULATE_READ)`, which reads huge folios) and each piece unmapped
+    /// again (`MADV_DONTNEED`), so resident memory stays flat while a background thread reads ahead of the
+    /// computation. Whole blocks matter: unmapping part of a huge mapping splits it into 4 KiB entries for good, and
+    /// the computation then pays a fault and TLB misses every 4 KiB (docs/engine.md, "Layer streaming"). Falls back
+    /// to ``adviseWillNeed(offset:count:)`` on kernels without `MADV_POPULATE_READ` (before Linux 5.14).
+    public func readAhead(offset: Int, count: Int) {
+        guard let base, count > 0 else { return }
+        let piece = 32 << 20, block = 2 << 20
+        var start = offset / block * block
+        let end = min(length, (offset + count + block - 1) / block * block)
+        while start < end {
+            let n = min(piece, end - start)
+            let p = UnsafeMutableRawPointer(mutating: base + start)
+            if madvise(p, n, Self.populateRead) != 0 {
+                adviseWillNeed(offset: start, count: end - start)
+                return
+            }
+            madvise(p, n, MADV_DONTNEED)
+            start += n
+        }
+    }
+
+    /// `MADV_POPULATE_READ` (Linux 5.14, `<linux/mman.h>`; not in every libc's headers).
+    private static let populateRead: Int32 = 22
+
+    /// Unmaps a range (``release(offset:count:)``) and drops its pages from the page cache too
+    /// (`posix_fadvise(POSIX_FADV_DONTNEED)`; pages another mapping still uses stay). For layer-streamed evaluation of
+    /// a model larger than memory: a computed layer's pages would only make the kernel reclaim memory while the next
+    /// layer is read (docs/engine.md, "Layer streaming").
+    public func evict(offset: Int, count: Int) {
+        release(offset: offset, count: count)
+        guard count > 0 else { return }
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
     }
 
     /// Tells the kernel a range will be read sequentially soon (`madvise(MADV_WILLNEED)`).

@@ -1,0 +1,48 @@
+import BundleFormat
+import Foundation
+import TensorIO
+import TestSupport
+import Testing
+
+/// Layer streaming's page handling (docs/engine.md, "Layer streaming"): read-ahead ranges are coalesced per file,
+/// and reading ahead, releasing and evicting never change what the mapping reads.
+@Suite("bundle: page spans")
+struct PageSpanTests {
+    /// A file of `count` bytes with a position-dependent pattern, mapped.
+    func mapped(_ name: String, count: Int) throws -> MappedFile {
+        let path = temporaryFolder() + "/" + name
+        let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 12) }
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return try MappedFile(path: path)
+    }
+
+    @Test("coalesced merges ranges of one file less than 2 MiB apart and keeps files and far ranges apart")
+    func coalesced() throws {
+        let a = try mapped("a.bin", count: 8 << 20), b = try mapped("b.bin", count: 8 << 20)
+        let spans = [
+            PageSpan(mapping: a, offset: 5 << 20, count: 1 << 20),  // far from the first two
+            PageSpan(mapping: a, offset: 4096, count: 100),
+            PageSpan(mapping: b, offset: 0, count: 10),
+            PageSpan(mapping: a, offset: 0, count: 200),  // overlaps the next-but-one after sorting
+            PageSpan(mapping: a, offset: 1 << 20, count: 1000),  // a gap under 2 MiB
+            PageSpan(mapping: a, offset: 7 << 20, count: 0),  // empty: dropped
+        ]
+        let out = PageSpan.coalesced(spans).map { [$0.mapping.path == a.path ? 0 : 1, $0.offset, $0.count] }
+        #expect(out == [[0, 0, (1 << 20) + 1000], [0, 5 << 20, 1 << 20], [1, 0, 10]])
+    }
+
+    @Test("read-ahead, release and evict leave the mapped bytes as they are")
+    func readAheadKeepsBytes() throws {
+        let count = (5 << 20) + 12_345
+        let m = try mapped("c.bin", count: count)
+        let before = Array(m.bytes)
+        m.readAhead(offset: 3 << 20, count: 100)  // widened to whole 2 MiB blocks
+        m.readAhead(offset: 0, count: count)
+        #expect(Array(m.bytes) == before)
+        m.release(offset: 4096, count: 3 << 20)
+        m.evict(offset: 0, count: count)
+        #expect(Array(m.bytes) == before)
+        m.readAhead(offset: count - 10, count: 10)
+        #expect(Array(m.bytes) == before)
+    }
+}
