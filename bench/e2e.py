@@ -116,6 +116,7 @@ def main():
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--llama", default=os.environ.get("LLAMA_CPP_BIN", ""))
     ap.add_argument("--skip-streaming", action="store_true")
+    ap.add_argument("--stream-repeats", type=int, default=3, help="overlapped layer-streamed runs (all reported)")
     args = ap.parse_args()
     ingot = os.path.join(ROOT, ".build/release/ingot")
     text = os.path.join(ROOT, "fixtures/k2-mini/eval.txt")
@@ -236,9 +237,16 @@ def main():
     total = sum(os.path.getsize(f) for f in model_files(k3))
     base = [ingot, "eval", "ppl", k3, "--text", text, "--ctx", str(args.ctx), "--chunks", str(args.chunks),
             "--threads", t, "--stream-layers", "--json", "--quiet"]
-    drop_caches()
-    out, _, wall, srss = timed(base)
-    over = json.loads(out)
+    # The overlapped run is repeated: on this VM its wall time varies by up to a third from run to run (the
+    # serial compute time varies by about 1 %); every run is reported.
+    walls, srss = [], 0
+    for _ in range(args.stream_repeats):
+        drop_caches()
+        out, _, w, r = timed(base)
+        over = json.loads(out)
+        walls.append(w)
+        srss = max(srss, r)
+    wall = min(walls)
     drop_caches()
     out, _, swall, _ = timed(base + ["--stream-serial"])
     ser = json.loads(out)
@@ -248,12 +256,14 @@ def main():
     print()
     print("layer-streamed, 3 layers (%.1f GB, largest layer %.2f GB), ctx %d × %d, cold cache:" % (
         total / 1e9, largest / 1e9, args.ctx, args.chunks))
-    print("| overlapped wall | compute (serial run) | read (serial run) | cold cat | wall / max(compute, cat) | tok/s |"
+    print("| overlapped wall (best) | compute (serial run) | read (serial run) | cold cat | wall / max(compute, cat) | tok/s |"
           " peak RSS | RSS − largest layer |")
     print("|---|---|---|---|---|---|---|---|")
     print("| %.1f s | %.1f s | %.1f s | %.1f s | %.2f | %.1f | %.2f GB | %.2f GB |" % (
         wall, compute, ser["stream"]["read_seconds"], cat3, wall / max(compute, cat3), over["tokens_per_second"],
         srss / 1e9, (srss - largest) / 1e9))
+    print("overlapped walls, every run: %s s → wall / max(compute, cat) %s" % (
+        ", ".join("%.1f" % w for w in walls), ", ".join("%.2f" % (w / max(compute, cat3)) for w in walls)))
     print("streamed PPL %.4f (serial %.4f)" % (over["ppl"], ser["ppl"]))
 
 

@@ -29,6 +29,8 @@ public final class InferenceEngine: @unchecked Sendable {
     private let lock = NSLock()
     private var layerWeights: [LayerWeights?]
     private var lastStreamTiming: StreamTiming?
+    /// Run states not in use (one per concurrent forward pass; docs/engine.md, "Run state").
+    private var runStates: [RunState] = []
 
     /// Where the time of the last layer-streamed evaluation went.
     public var streamTiming: StreamTiming? {
@@ -67,6 +69,19 @@ public final class InferenceEngine: @unchecked Sendable {
     /// A fresh cache for one sequence.
     public func makeCache() -> KVCache { KVCache(layers: config.layers) }
 
+    /// Runs `body` with a run state of the pool (created on first need, returned afterwards).
+    func withRunState<R>(_ body: (RunState) throws -> R) rethrows -> R {
+        lock.lock()
+        let state = runStates.popLast() ?? RunState(threads: threads)
+        lock.unlock()
+        defer {
+            lock.lock()
+            runStates.append(state)
+            lock.unlock()
+        }
+        return try body(state)
+    }
+
     func weights(_ l: Int) throws -> LayerWeights {
         lock.lock()
         defer { lock.unlock() }
@@ -95,17 +110,15 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// Final norm and lm_head for the positions `rows` of the T hidden rows in `h`: logits [rows.count × vocab].
     /// Positions outside `rows` are never normed nor multiplied (perplexity scores only the second half of a chunk).
-    func head(_ h: [Float], rows: Range<Int>, dropPages: Bool = false) -> [Float] {
+    func head(_ h: [Float], rows: Range<Int>, dropPages: Bool = false, state: RunState) -> [Float] {
         let hd = config.hidden, n = rows.count
         guard n > 0 else { return [] }
-        var x = Array(h[(rows.lowerBound * hd)..<(rows.upperBound * hd)])
-        rmsNorm(&x, rows: n, width: hd, weight: finalNorm, eps: config.rmsEps)
+        let x = state.normed.reserve(n * hd)
+        h.withUnsafeBufferPointer { x.update(from: $0.baseAddress! + rows.lowerBound * hd, count: n * hd) }
+        rmsNorm(x, rows: n, width: hd, weight: finalNorm, eps: config.rmsEps)
         var logits = [Float](repeating: 0, count: n * config.vocab)
-        x.withUnsafeBufferPointer { xp in
-            logits.withUnsafeMutableBufferPointer { lp in
-                lmHead.apply(
-                    xp.baseAddress!, tokens: n, into: lp.baseAddress!, threads: threads, dropPages: dropPages, isa: config.isa)
-            }
+        logits.withUnsafeMutableBufferPointer { lp in
+            lmHead.apply(x, tokens: n, into: lp.baseAddress!, threads: threads, dropPages: dropPages, isa: config.isa)
         }
         return logits
     }
@@ -124,12 +137,14 @@ public final class InferenceEngine: @unchecked Sendable {
     ) throws -> [Float] {
         guard !tokens.isEmpty else { return [] }
         var h = try embedTokens(tokens)
-        for l in 0..<config.layers {
-            try layerStep(l, try weights(l), h: &h, tokens: tokens.count, cache: cache, routing: routing)
-            if let hook { h.withUnsafeBufferPointer { hook(l, $0, tokens.count) } }
+        return try withRunState { state in
+            for l in 0..<config.layers {
+                try layerStep(l, try weights(l), h: &h, tokens: tokens.count, cache: cache, routing: routing, state: state)
+                if let hook { h.withUnsafeBufferPointer { hook(l, $0, tokens.count) } }
+            }
+            cache.count += tokens.count
+            return head(h, rows: Self.headRows(tokens.count, logitRows), state: state)
         }
-        cache.count += tokens.count
-        return head(h, rows: Self.headRows(tokens.count, logitRows))
     }
 
     /// Logits for every position of a sequence (a fresh cache), or for the positions in `logitRows`.
@@ -146,6 +161,16 @@ public final class InferenceEngine: @unchecked Sendable {
         _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil,
         routing: SequenceRoutingHook? = nil, progress: ((_ layer: Int) -> Void)? = nil, logitRows: Range<Int>? = nil,
         serial: Bool = false
+    ) throws -> [[Float]] {
+        try withRunState { state in
+            try logitsStreamed(
+                sequences, hook: hook, routing: routing, progress: progress, logitRows: logitRows, serial: serial, state: state)
+        }
+    }
+
+    private func logitsStreamed(
+        _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)?,
+        routing: SequenceRoutingHook?, progress: ((_ layer: Int) -> Void)?, logitRows: Range<Int>?, serial: Bool, state: RunState
     ) throws -> [[Float]] {
         var timing = StreamTiming(serial: serial)
         let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
@@ -172,7 +197,9 @@ public final class InferenceEngine: @unchecked Sendable {
             let t0 = clock()
             let w = try weights(l)
             for (i, tokens) in sequences.enumerated() where !tokens.isEmpty {
-                try layerStep(l, w, h: &hidden[i], tokens: tokens.count, cache: makeCache(), routing: routing.map { r in { r(i, $0, $1) } })
+                try layerStep(
+                    l, w, h: &hidden[i], tokens: tokens.count, cache: makeCache(), routing: routing.map { r in { r(i, $0, $1) } },
+                    state: state)
                 if let hook { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } }
             }
             timing.computeSeconds += clock() - t0
@@ -187,7 +214,7 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         let t0 = clock()
         let logits = zip(hidden, sequences).map { h, tokens in
-            tokens.isEmpty ? [] : head(h, rows: Self.headRows(tokens.count, logitRows), dropPages: false)
+            tokens.isEmpty ? [] : head(h, rows: Self.headRows(tokens.count, logitRows), state: state)
         }
         timing.computeSeconds += clock() - t0
         source.release(layer: nil)
@@ -198,43 +225,44 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     /// One decoder layer on [T × hidden], in place: h += Attn(norm(h)); h += FFN(norm(h)).
-    func layerStep(_ l: Int, _ w: LayerWeights, h: inout [Float], tokens: Int, cache: KVCache, routing: RoutingHook?) throws {
-        let hd = config.hidden
-        var x = h
-        rmsNorm(&x, rows: tokens, width: hd, weight: w.inputNorm, eps: config.rmsEps)
-        let a = attention(l, w, x: x, tokens: tokens, cache: cache)
-        for i in 0..<h.count { h[i] += a[i] }
-        x = h
-        rmsNorm(&x, rows: tokens, width: hd, weight: w.postNorm, eps: config.rmsEps)
-        let f: [Float]
-        if let dense = w.dense {
-            f = mlp(dense, x: x, tokens: tokens, threads: threads)
-        } else {
-            f = try moe(l, w.moe!, x: x, tokens: tokens, routing: routing)
-        }
-        for i in 0..<h.count { h[i] += f[i] }
-    }
-
-    /// y = x · Wᵀ for T tokens.
-    func linear(_ w: LinearWeight, _ x: [Float], tokens: Int, threads: Int) -> [Float] {
-        var y = [Float](repeating: 0, count: tokens * w.rows)
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
-                w.apply(
-                    xp.baseAddress!, tokens: tokens, into: yp.baseAddress!, threads: threads, activations: config.int4Activations,
-                    isa: config.isa)
+    func layerStep(
+        _ l: Int, _ w: LayerWeights, h: inout [Float], tokens: Int, cache: KVCache, routing: RoutingHook?, state: RunState
+    ) throws {
+        let hd = config.hidden, n = tokens * hd
+        let x = state.normed.reserve(n), a = state.attention.reserve(n), f = state.ffn.reserve(n)
+        try h.withUnsafeMutableBufferPointer { hb in
+            let hp = hb.baseAddress!
+            x.update(from: hp, count: n)
+            rmsNorm(x, rows: tokens, width: hd, weight: w.inputNorm, eps: config.rmsEps)
+            attention(l, w, x: x, tokens: tokens, cache: cache, state: state, into: a)
+            for i in 0..<n { hp[i] += a[i] }
+            x.update(from: hp, count: n)
+            rmsNorm(x, rows: tokens, width: hd, weight: w.postNorm, eps: config.rmsEps)
+            if let dense = w.dense {
+                mlp(dense, x: x, tokens: tokens, threads: threads, gate: state.gate, up: state.up, into: f)
+            } else {
+                try moe(l, w.moe!, x: x, tokens: tokens, routing: routing, state: state, into: f)
             }
+            for i in 0..<n { hp[i] += f[i] }
         }
-        return y
     }
 
-    /// SiLU-GLU: down(silu(gate x) ⊙ up x).
-    func mlp(_ m: LayerWeights.MLP, x: [Float], tokens: Int, threads: Int) -> [Float] {
-        let g = linear(m.gate, x, tokens: tokens, threads: threads)
-        let u = linear(m.up, x, tokens: tokens, threads: threads)
-        var a = [Float](repeating: 0, count: g.count)
-        for i in 0..<g.count { a[i] = silu(g[i]) * u[i] }
-        return linear(m.down, a, tokens: tokens, threads: threads)
+    /// y = x · Wᵀ for T tokens (y: T × w.rows).
+    func linear(_ w: LinearWeight, _ x: UnsafePointer<Float>, tokens: Int, threads: Int, into y: UnsafeMutablePointer<Float>) {
+        w.apply(x, tokens: tokens, into: y, threads: threads, activations: config.int4Activations, isa: config.isa)
+    }
+
+    /// SiLU-GLU: y = down(silu(gate x) ⊙ up x), with the gate and up products in the given buffers.
+    func mlp(
+        _ m: LayerWeights.MLP, x: UnsafePointer<Float>, tokens: Int, threads: Int, gate: RunState.Buffer, up: RunState.Buffer,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        let n = tokens * m.gate.rows
+        let g = gate.reserve(n), u = up.reserve(n)
+        linear(m.gate, x, tokens: tokens, threads: threads, into: g)
+        linear(m.up, x, tokens: tokens, threads: threads, into: u)
+        for i in 0..<n { g[i] = silu(g[i]) * u[i] }
+        linear(m.down, g, tokens: tokens, threads: threads, into: y)
     }
 }
 
@@ -261,17 +289,17 @@ final class SerialStage: @unchecked Sendable {
 @inline(__always) func silu(_ a: Float) -> Float { a / (1 + Foundation.exp(-a)) }
 
 /// RMSNorm of each row in place: weight ⊙ x / sqrt(mean(x²) + eps), f32 statistics (HF's order: normalise, then
-/// multiply by the weight).
-func rmsNorm(_ x: inout [Float], rows: Int, width: Int, weight: [Float], eps: Float, offset: Int = 0, stride: Int? = nil) {
+/// multiply by the weight). Rows start `stride` floats apart (default `width`), each at `offset`.
+func rmsNorm(
+    _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, weight: [Float], eps: Float, offset: Int = 0, stride: Int? = nil
+) {
     let stride = stride ?? width
-    x.withUnsafeMutableBufferPointer { p in
-        for r in 0..<rows {
-            let row = p.baseAddress! + r * stride + offset
-            var sum: Float = 0
-            for i in 0..<width { sum += row[i] * row[i] }
-            let inv = 1 / (sum / Float(width) + eps).squareRoot()
-            for i in 0..<width { row[i] = weight[i] * (row[i] * inv) }
-        }
+    for r in 0..<rows {
+        let row = x + r * stride + offset
+        var sum: Float = 0
+        for i in 0..<width { sum += row[i] * row[i] }
+        let inv = 1 / (sum / Float(width) + eps).squareRoot()
+        for i in 0..<width { row[i] = weight[i] * (row[i] * inv) }
     }
 }
 

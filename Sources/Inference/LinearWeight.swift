@@ -247,10 +247,16 @@ enum Fp8Table {
 
 /// Runs `body(begin, end)` over [0, count) cut into chunks of `block` items, on up to `threads` workers.
 func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (Int, Int) -> Void) {
+    parallelBlocks(count: count, block: block, threads: threads) { _, begin, end in body(begin, end) }
+}
+
+/// ``parallelBlocks(count:block:threads:_:)`` telling each call its worker's index (0 ..< threads), for workers
+/// that use their own buffers of a run state.
+func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (_ worker: Int, _ begin: Int, _ end: Int) -> Void) {
     let chunks = (count + block - 1) / block
     let workers = max(1, min(threads, chunks))
     if workers == 1 {
-        body(0, count)
+        body(0, 0, count)
         return
     }
     // Contiguous ranges of whole blocks per worker: each worker streams its own part of the matrix.
@@ -259,7 +265,7 @@ func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (Int, Int) -> 
         let work = UnsafeTransfer(body)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let begin = min(count, w * per * block), end = min(count, (w + 1) * per * block)
-            if begin < end { work.value(begin, end) }
+            if begin < end { work.value(w, begin, end) }
         }
     }
 }

@@ -3,83 +3,111 @@ import Dispatch
 import Foundation
 import TensorIO
 
-/// One token's routing: selected experts (ascending) and their final weights.
-struct Route {
-    var experts: [Int]
-    var weights: [Float]
-}
-
 extension InferenceEngine {
     /// The noaux_tc sigmoid router (docs/engine.md, "Forward pass"): f32 logits, sigmoid scores, correction bias for the
     /// choice only, group-limited top-k (groups scored by their top-2 sum, others masked to −inf), weights from the
     /// unbiased scores, normalised (+1e-20) and scaled by routed_scaling_factor. Ties go to the lower index.
-    func route(_ m: LayerWeights.MoE, x: [Float], tokens: Int) -> [Route] {
+    /// Writes each token's k experts (ascending) and weights to the run state's `chosen` and `chosenWeight` [T × k];
+    /// returns k.
+    func route(_ m: LayerWeights.MoE, x: UnsafePointer<Float>, tokens: Int, state: RunState) -> Int {
         let mc = config.model
-        let e = mc.nRoutedExperts, k = mc.numExpertsPerTok
-        let z = linear(m.router, x, tokens: tokens, threads: threads)
-        var routes: [Route] = []
-        routes.reserveCapacity(tokens)
+        let e = mc.nRoutedExperts, k = min(mc.numExpertsPerTok, e)
+        let z = state.router.reserve(tokens * e)
+        linear(m.router, x, tokens: tokens, threads: threads, into: z)
         let groups = max(1, mc.nGroup), perGroup = e / groups
+        let scores = state.scores.reserve(e), choice = state.choice.reserve(e), groupScore = state.groupScores.reserve(groups)
+        let top = state.top.reserve(max(k, groups, 2))
+        let chosen = state.chosen.reserve(tokens * k), chosenWeight = state.chosenWeight.reserve(tokens * k)
+        let factor = Float(mc.routedScalingFactor)
         for t in 0..<tokens {
-            var scores = [Float](repeating: 0, count: e), choice = [Float](repeating: 0, count: e)
             for j in 0..<e {
                 scores[j] = 1 / (1 + Foundation.exp(-z[t * e + j]))
                 choice[j] = scores[j] + m.bias[j]
             }
             if groups > 1 {
-                var groupScore = [Float](repeating: 0, count: groups)
                 for g in 0..<groups {
-                    let top = topIndices(Array(choice[(g * perGroup)..<((g + 1) * perGroup)]), k: min(2, perGroup))
-                    groupScore[g] = top.reduce(0) { $0 + choice[g * perGroup + $1] }
+                    let n = topIndices(choice + g * perGroup, count: perGroup, k: min(2, perGroup), into: top)
+                    var sum: Float = 0
+                    for i in 0..<n { sum += choice[g * perGroup + top[i]] }
+                    groupScore[g] = sum
                 }
-                let kept = Set(topIndices(groupScore, k: mc.topkGroup))
-                for g in 0..<groups where !kept.contains(g) {
+                let kept = topIndices(groupScore, count: groups, k: mc.topkGroup, into: top)
+                for g in 0..<groups where !(0..<kept).contains(where: { top[$0] == g }) {
                     for j in (g * perGroup)..<((g + 1) * perGroup) { choice[j] = -.infinity }
                 }
             }
-            let chosen = topIndices(choice, k: k).sorted()
-            var weights = chosen.map { scores[$0] }
-            if mc.normTopkProb {
-                let denominator = weights.reduce(0, +) + 1e-20
-                weights = weights.map { $0 / denominator }
+            let row = chosen + t * k, weights = chosenWeight + t * k
+            _ = topIndices(choice, count: e, k: k, into: row)
+            for i in 1..<max(1, k) {  // ascending expert order (insertion sort of k values)
+                let v = row[i]
+                var p = i
+                while p > 0 && row[p - 1] > v {
+                    row[p] = row[p - 1]
+                    p -= 1
+                }
+                row[p] = v
             }
-            let factor = Float(mc.routedScalingFactor)
-            routes.append(Route(experts: chosen, weights: weights.map { $0 * factor }))
+            var denominator: Float = 0
+            for i in 0..<k {
+                weights[i] = scores[row[i]]
+                denominator += weights[i]
+            }
+            if mc.normTopkProb {
+                denominator += 1e-20
+                for i in 0..<k { weights[i] /= denominator }
+            }
+            for i in 0..<k { weights[i] *= factor }
         }
-        return routes
+        return k
     }
 
-    /// The MoE block: routed experts (INT4 kernels on the stored layout), combined in ascending expert order like
-    /// HF's index_add, plus the shared experts.
-    func moe(_ l: Int, _ m: LayerWeights.MoE, x: [Float], tokens: Int, routing: RoutingHook?) throws -> [Float] {
-        let hd = config.hidden
-        let routes = route(m, x: x, tokens: tokens)
-        routing?(l, routes.map(\.experts))
-        var members: [Int: [(token: Int, weight: Float)]] = [:]
-        for (t, r) in routes.enumerated() {
-            for (e, w) in zip(r.experts, r.weights) { members[e, default: []].append((t, w)) }
+    /// The MoE block into `y` [T × hidden]: routed experts (INT4 kernels on the stored layout), combined in ascending
+    /// expert order like HF's index_add, plus the shared experts. Works in the run state's buffers.
+    func moe(
+        _ l: Int, _ m: LayerWeights.MoE, x: UnsafePointer<Float>, tokens: Int, routing: RoutingHook?, state: RunState,
+        into y: UnsafeMutablePointer<Float>
+    ) throws {
+        let hd = config.hidden, e = config.model.nRoutedExperts
+        let k = route(m, x: x, tokens: tokens, state: state)
+        let chosen = state.chosen.pointer, chosenWeight = state.chosenWeight.pointer
+        if let routing { routing(l, (0..<tokens).map { t in Array(UnsafeBufferPointer(start: chosen + t * k, count: k)) }) }
+        // Each expert's rows (token, weight), grouped by expert with tokens ascending: counts, starts, then a fill.
+        let count = state.rowCount.reserve(e), start = state.rowStart.reserve(e), active = state.active.reserve(e)
+        count.update(repeating: 0, count: e)
+        for i in 0..<(tokens * k) { count[chosen[i]] += 1 }
+        var next = 0, actives = 0
+        for j in 0..<e {
+            start[j] = next
+            next += count[j]
+            if count[j] > 0 {
+                active[actives] = j
+                actives += 1
+            }
+            count[j] = 0
         }
-        let active = members.keys.sorted()
-        // Each expert's output rows, computed in parallel (one expert per worker at a time).
-        let outputs = UnsafeMutableBufferPointer<[Float]>.allocate(capacity: active.count)
-        outputs.initialize(repeating: [])
-        defer {
-            outputs.deinitialize()
-            outputs.deallocate()
+        let rowToken = state.rowToken.reserve(tokens * k), rowWeight = state.rowWeight.reserve(tokens * k)
+        for t in 0..<tokens {
+            for i in 0..<k {
+                let j = chosen[t * k + i], at = start[j] + count[j]
+                rowToken[at] = t
+                rowWeight[at] = chosenWeight[t * k + i]
+                count[j] += 1
+            }
         }
+        // Each expert's output rows, computed in parallel (one expert per worker at a time, in its own buffers).
+        let rows = state.expertRows.reserve(tokens * k * hd)
         let failure = FailureBox()
-        let next = Counter()
-        let workers = min(threads, active.count)
-        let body: (Int) -> Void = { _ in
-            while let i = next.take(below: active.count) {
-                let e = active[i], rows = members[e]!
+        let work = Counter()
+        let workers = min(threads, actives)
+        let body: (Int) -> Void = { worker in
+            let scratch = state.workers[worker]
+            while let i = work.take(below: actives) {
+                let j = active[i], n = count[j], first = start[j]
                 do {
-                    let w = try LayerWeights.expert(layer: l, expert: e, config: self.config, source: self.source)
-                    var xe = [Float](repeating: 0, count: rows.count * hd)
-                    for (n, row) in rows.enumerated() {
-                        for j in 0..<hd { xe[n * hd + j] = x[row.token * hd + j] }
-                    }
-                    outputs[i] = self.mlp(w, x: xe, tokens: rows.count, threads: 1)
+                    let w = try LayerWeights.expert(layer: l, expert: j, config: self.config, source: self.source)
+                    let xe = scratch.input.reserve(n * hd)
+                    for r in 0..<n { (xe + r * hd).update(from: x + rowToken[first + r] * hd, count: hd) }
+                    self.mlp(w, x: xe, tokens: n, threads: 1, gate: scratch.gate, up: scratch.up, into: rows + first * hd)
                 } catch {
                     failure.set(error)
                 }
@@ -88,27 +116,44 @@ extension InferenceEngine {
         if workers <= 1 {
             body(0)
         } else {
-            let work = UnsafeTransfer(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { work.value($0) }
+            let run = UnsafeTransfer(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { run.value($0) }
         }
         if let error = failure.error { throw error }
-        var y = [Float](repeating: 0, count: tokens * hd)
-        for (i, e) in active.enumerated() {
-            for (n, row) in members[e]!.enumerated() {
-                for j in 0..<hd { y[row.token * hd + j] += outputs[i][n * hd + j] * row.weight }
+        y.update(repeating: 0, count: tokens * hd)
+        for i in 0..<actives {
+            let j = active[i]
+            for r in start[j]..<(start[j] + count[j]) {
+                let out = y + rowToken[r] * hd, src = rows + r * hd, weight = rowWeight[r]
+                for c in 0..<hd { out[c] += src[c] * weight }
             }
         }
         if let shared = m.shared {
-            let s = mlp(shared, x: x, tokens: tokens, threads: threads)
-            for i in 0..<y.count { y[i] += s[i] }
+            let s = state.shared.reserve(tokens * hd)
+            mlp(shared, x: x, tokens: tokens, threads: threads, gate: state.gate, up: state.up, into: s)
+            for i in 0..<(tokens * hd) { y[i] += s[i] }
         }
-        return y
     }
 }
 
-/// Indices of the k largest values, largest first; equal values keep the lower index first.
-func topIndices(_ values: [Float], k: Int) -> [Int] {
-    Array(values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(k))
+/// Writes the indices of the k largest of `count` values to `into`, largest first; equal values keep the lower
+/// index first. Returns how many were written (min(k, count)).
+@discardableResult
+func topIndices(_ values: UnsafePointer<Float>, count: Int, k: Int, into top: UnsafeMutablePointer<Int>) -> Int {
+    let k = min(k, count)
+    var n = 0
+    for j in 0..<count {
+        let v = values[j]
+        guard n < k || v > values[top[n - 1]] else { continue }
+        var p = min(n, k - 1)
+        while p > 0 && v > values[top[p - 1]] {
+            top[p] = top[p - 1]
+            p -= 1
+        }
+        top[p] = j
+        if n < k { n += 1 }
+    }
+    return n
 }
 
 /// A shared work counter.
