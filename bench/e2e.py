@@ -116,6 +116,9 @@ def main():
     ap.add_argument("--decode", type=int, default=32)
     ap.add_argument("--llama", default=os.environ.get("LLAMA_CPP_BIN", ""))
     ap.add_argument("--skip-streaming", action="store_true")
+    ap.add_argument("--prompt-tokens", type=int, default=1000, help="projection: prompt tokens per tool-call request")
+    ap.add_argument("--server-cores", type=int, default=64, help="projection: the server's cores")
+    ap.add_argument("--server-gbps", type=float, default=300, help="projection: the server's STREAM bandwidth, GB/s")
     ap.add_argument("--stream-repeats", type=int, default=3, help="overlapped layer-streamed runs (all reported)")
     args = ap.parse_args()
     ingot = os.path.join(ROOT, ".build/release/ingot")
@@ -222,7 +225,7 @@ def main():
     k3 = os.path.join(args.work, "k2-3l")
     build(3, k3)
     index = json.load(open(os.path.join(k3, "model.safetensors.index.json")))
-    sizes = {}
+    sizes, expert_bytes, head_bytes = {}, {}, 0
     for f in sorted(set(index["weight_map"].values())):
         with open(os.path.join(k3, f), "rb") as h:
             n = int.from_bytes(h.read(8), "little")
@@ -232,7 +235,12 @@ def main():
                 continue
             m = re.match(r"model\.layers\.(\d+)\.", name)
             key = int(m.group(1)) if m else "global"
-            sizes[key] = sizes.get(key, 0) + info["data_offsets"][1] - info["data_offsets"][0]
+            n = info["data_offsets"][1] - info["data_offsets"][0]
+            sizes[key] = sizes.get(key, 0) + n
+            if ".mlp.experts." in name:
+                expert_bytes[key] = expert_bytes.get(key, 0) + n
+            if name.startswith("lm_head."):
+                head_bytes += n
     largest = max(sizes.values())
     total = sum(os.path.getsize(f) for f in model_files(k3))
     base = [ingot, "eval", "ppl", k3, "--text", text, "--ctx", str(args.ctx), "--chunks", str(args.chunks),
@@ -265,6 +273,61 @@ def main():
     print("overlapped walls, every run: %s s → wall / max(compute, cat) %s" % (
         ", ".join("%.1f" % w for w in walls), ", ".join("%.2f" % (w / max(compute, cat3)) for w in walls)))
     print("streamed PPL %.4f (serial %.4f)" % (over["ppl"], ser["ppl"]))
+    project(args, config, ser, sizes, expert_bytes, head_bytes, total / cat3, wall / max(compute, cat3),
+            results[("bundle", "f32")]["decode_tps"], stream["stream_read_gb_per_s"])
+
+
+def project(args, config, ser, sizes, expert_bytes, head_bytes, cat_rate, overlap, decode_tps, stream_read):
+    """The 1 T projection (issue: eval ppl over 300,000 tokens and 240 tool-call requests × 200 generated tokens on
+    the full K2-Thinking), from this run's per-layer figures of the K2-shaped 3-layer model, exact arithmetic.
+
+    K2 has the same shapes with 61 layers: one dense layer and 60 MoE layers (config.json: num_hidden_layers,
+    first_k_dense_replace). Per-token compute is taken from the serial streamed run (ctx × chunks tokens through
+    every layer, lm_head for the scored ones); reading from its cold cat rate; overlap from the measured ratio.
+    """
+    layers, dense = 61, config.get("first_k_dense_replace", 1)
+    moe = layers - dense
+    pass_tokens = args.ctx * args.chunks
+    ls = ser["stream"]["layer_seconds"]
+    head_s = ser["stream"]["compute_seconds"] - sum(ls)
+    dense_s, moe_s = ls[0], sum(ls[1:]) / len(ls[1:])
+    per_token = (dense * dense_s + moe * moe_s + head_s) / pass_tokens
+    k2_bytes = sizes["global"] + dense * sizes[0] + moe * (sizes[1] + sizes[2]) / 2
+    tokens = 300_000
+    # Streamed: hidden rows of all sequences in a pass stay resident (hidden × 4 bytes per token); passes of 100k
+    # tokens keep them under 3 GB + one layer.
+    passes = -(-tokens // 100_000)
+    ppl_compute, ppl_read = tokens * per_token, passes * k2_bytes / cat_rate
+    ppl_here = max(ppl_compute, ppl_read) * overlap
+    # Decode: the active bytes of one token (non-expert weights, k of the routed experts, lm_head).
+    e, k = config["n_routed_experts"], config["num_experts_per_tok"]
+    active_moe = sizes[1] - expert_bytes.get(1, 0) + expert_bytes.get(1, 0) * k / e
+    active = head_bytes + dense * sizes[0] + moe * active_moe
+    two_layer_active = head_bytes + sizes[0] + active_moe
+    efficiency = two_layer_active * decode_tps / (stream_read * 1e9)
+    requests, generated, prompt = 240, 200, args.prompt_tokens
+    gen_tokens, prompt_tokens = requests * generated, requests * prompt
+    # This machine, streamed, one request at a time (what ingot runs today): every generated token reads the model.
+    decode_here = gen_tokens * k2_bytes / cat_rate + prompt_tokens * per_token
+    # The server: the model is resident (594 GB < 1 TB); compute scales with cores, decode with memory bandwidth at
+    # the efficiency measured here.
+    cores_here = args.threads
+    ppl_server = tokens * per_token * cores_here / args.server_cores
+    decode_server = gen_tokens * active / (args.server_gbps * 1e9 * efficiency) + prompt_tokens * per_token * cores_here / args.server_cores
+    h = lambda sec: "%.1f h" % (sec / 3600) if sec < 86400 * 3 else "%.0f days" % (sec / 86400)
+    print()
+    print("1 T projection, exact arithmetic (K2-Thinking: %d layers = %d dense + %d MoE, %.0f GB from this model's layer "
+          "sizes):" % (layers, dense, moe, k2_bytes / 1e9))
+    print("measured here: dense layer %.2f s, MoE layer %.2f s, head %.2f s per %d tokens → %.0f ms per token through "
+          "all 61 layers; cold read %.2f GB/s; overlap %.2f; decode reads %.1f GB per token at %.0f %% of STREAM" % (
+              dense_s, moe_s, head_s, pass_tokens, per_token * 1e3, cat_rate / 1e9, overlap, active / 1e9, efficiency * 100))
+    print("| work | this machine (%d cores, layer-streamed) | %d-core server, 1 TB, %.0f GB/s (estimate) |" % (
+        cores_here, args.server_cores, args.server_gbps))
+    print("|---|---|---|")
+    print("| eval ppl, %d tokens (ctx %d) | %s (compute %s, read %s) | %s |" % (
+        tokens, args.ctx, h(ppl_here), h(ppl_compute), h(ppl_read), h(ppl_server)))
+    print("| %d requests × %d generated tokens (+ %d prompt tokens each) | %s (every token reads %.0f GB) | %s |" % (
+        requests, generated, prompt, h(decode_here), k2_bytes / 1e9, h(decode_server)))
 
 
 if __name__ == "__main__":

@@ -202,7 +202,9 @@ public final class InferenceEngine: @unchecked Sendable {
                     state: state)
                 if let hook { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } }
             }
-            timing.computeSeconds += clock() - t0
+            let seconds = clock() - t0
+            timing.computeSeconds += seconds
+            timing.layerSeconds.append(seconds)
             forget(l)
             source.evict(layer: l)
             progress?(l)
@@ -272,8 +274,11 @@ public struct StreamTiming: Sendable, Equatable {
     public var serial: Bool
     /// Seconds computing the layers and the head (overlapped mode: including waits for pages not yet read).
     public var computeSeconds: Double = 0
-    /// Serial mode: seconds reading the layers and the global tensors.
+    /// Serial mode: seconds reading the layers and lm_head.
     public var readSeconds: Double = 0
+    /// Seconds computing each decoder layer (all sequences), in layer order; the head's are the rest of
+    /// ``computeSeconds``.
+    public var layerSeconds: [Double] = []
 }
 
 /// A serial background stage: submitted jobs run one at a time, in order, off the calling thread.
