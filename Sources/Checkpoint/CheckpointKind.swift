@@ -28,7 +28,7 @@ public enum CheckpointKind: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Classifies by `quant_method`, then checks that the tensor suffixes exist (k2-checkpoint.md §2).
+    /// Classifies by `quant_method`, then checks that the tensor suffixes exist (docs/checkpoint-format.md, "Which checkpoint is it").
     ///
     /// - Parameter hasPart: whether any tensor of the checkpoint has the given part.
     public static func classify(_ config: ModelConfig, hasPart: (TensorAddress.Part) -> Bool) -> CheckpointKind {

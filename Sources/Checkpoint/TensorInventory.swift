@@ -22,7 +22,7 @@ public struct ExpectedTensor: Sendable, Equatable {
 }
 
 /// The complete list of tensors a DeepSeek-V3-family config implies, in the storage its
-/// `quantization_config` implies (k2-checkpoint.md §4).
+/// `quantization_config` implies (docs/checkpoint-format.md, "Tensor inventory").
 public enum TensorInventory {
     /// Options for forms the config leaves open.
     public struct Options: Sendable {

@@ -8,7 +8,7 @@ public enum GGUFKernels {
     ///
     /// Source group g is bytes 16g…16g+15 of `packed` (byte m holds column 32g+2m in its low nibble and 32g+2m+1
     /// in its high nibble) and BF16 scale g of `scales`. Q4_0 block g is the F16 scale then 16 bytes where byte j
-    /// holds column 32g+j (low) and 32g+j+16 (high) (k2-checkpoint.md §7.2). The stored nibble is q + 8 in both.
+    /// holds column 32g+j (low) and 32g+j+16 (high) (docs/quantization.md, "Q4_0"). The stored nibble is q + 8 in both.
     ///
     /// - Parameters:
     ///   - packed: `groups × 16` bytes.

@@ -49,7 +49,7 @@ public struct TokenizerInput: Sendable, Equatable {
 /// Turns a ``TokenizerInput`` into llama.cpp's `gpt2` tokenizer keys with the `kimi-k2` pre-tokenizer, the way
 /// llama.cpp's converter does for Kimi K2 (conversion/deepseek.py, `DeepseekV2Model.set_vocab`), except that
 /// special tokens marked `special: false` become USER_DEFINED instead of CONTROL, so `<think>` and the tool-call
-/// markers stay in the text llama.cpp returns (k2-chat-and-tool-calls.md §5 item 7).
+/// markers stay in the text llama.cpp returns (docs/gguf-export.md, "Metadata keys").
 public enum TokenizerMetadata {
     /// llama.cpp token types (`llama_token_type`).
     public static func tokenType(_ kind: TokenizerInput.Kind) -> Int32 {

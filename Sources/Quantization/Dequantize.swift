@@ -5,7 +5,7 @@ public import TensorIO
 /// ingot's reference value is the exact f32 product `q × scale` (at most 11 significant bits, so exact in
 /// f32). compressed-tensors and Hugging Face decompression multiply in the scale's dtype, so for BF16 scales
 /// the result is rounded to BF16, which differs for most scales when |q| ∈ {3, 5, 6, 7}
-/// (k2-checkpoint.md §5.3); `.bf16Product` reproduces that for parity with HF.
+/// (docs/quantization.md, "Dequantization"); `.bf16Product` reproduces that for parity with HF.
 public enum Dequantize {
     /// Which value counts as "the weight".
     public enum Rounding: String, Sendable {

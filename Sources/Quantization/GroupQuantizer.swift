@@ -4,7 +4,7 @@ public import TensorIO
 /// Group-wise round-to-nearest quantization of a weight matrix.
 ///
 /// `.compressedTensors` reproduces the compressed-tensors library step by step, including its dtypes
-/// (`calculate_qparams` and `_quantize`, k2-checkpoint.md §5.4), for a BF16 source:
+/// (`calculate_qparams` and `_quantize`, docs/quantization.md, "Quantizers"), for a BF16 source:
 /// - per group, min ← min(min, 0), max ← max(max, 0); symmetric absmax = max(|min|, |max|);
 /// - scale = absmax / 7.5 (bit range 15 / 2), computed in f32 and rounded to the weight dtype (BF16);
 ///   a zero scale becomes the dtype's eps;

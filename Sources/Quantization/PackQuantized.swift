@@ -4,7 +4,7 @@
 /// For 4 bits: column c of a row lives in word c/8 at bits 4·(c mod 8)…4·(c mod 8)+3, so in memory byte m of
 /// a word holds columns 2m (low nibble) and 2m+1 (high nibble). Rows are zero-padded (u = 0, q = −8) to a
 /// whole number of words; `weight_shape` keeps the real column count. Asymmetric zero points are packed the
-/// same way along dimension 0 (k2-checkpoint.md §5.1–5.2).
+/// same way along dimension 0 (docs/quantization.md, "compressed-tensors pack-quantized").
 public enum PackQuantized {
     /// Values per 32-bit word.
     public static func valuesPerWord(bits: Int) -> Int { 32 / bits }

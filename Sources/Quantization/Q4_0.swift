@@ -1,7 +1,7 @@
 public import TensorIO
 
 /// One GGML Q4_0 block: 32 weights as an F16 scale `d` and 16 bytes where byte j holds element j in its
-/// low nibble and element j + 16 in its high nibble; weight = (nibble − 8) × d (k2-checkpoint.md §7.1).
+/// low nibble and element j + 16 in its high nibble; weight = (nibble − 8) × d (docs/quantization.md, "Q4_0").
 public struct Q4_0Block: Equatable, Sendable {
     /// F16 bits of the scale.
     public var d: UInt16
@@ -24,7 +24,7 @@ public struct Q4_0Block: Equatable, Sendable {
     }
 }
 
-/// Direct conversion of a compressed-tensors INT4 group of 32 into a Q4_0 block (k2-checkpoint.md §7.2):
+/// Direct conversion of a compressed-tensors INT4 group of 32 into a Q4_0 block (docs/quantization.md, "Q4_0"):
 /// nibble values are kept, only their order changes (CT byte m = columns 2m, 2m+1 → Q4_0 byte j = columns
 /// j, j + 16), and the BF16 scale becomes F16.
 public enum Q4_0Conversion {

@@ -7,7 +7,7 @@ import Testing
 
 @Suite("INT4 bit layout, qat grid, Q4_0 and statistics")
 struct QuantizationMathTests {
-    /// k2-checkpoint.md §5.2 test vectors: q values of columns 0…7 → the stored word and its bytes.
+    /// The worked examples of docs/quantization.md ("compressed-tensors pack-quantized"): q values of columns 0…7 → the stored word and its bytes.
     @Test(
         "the §5.2 test vectors pack and unpack bit-exactly",
         arguments: [

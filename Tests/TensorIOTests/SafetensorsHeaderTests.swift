@@ -3,7 +3,7 @@ import TensorIO
 import TestSupport
 import Testing
 
-/// One test per rule of the Rust reader (k2-checkpoint.md §1.3), named after the attack, on in-memory images.
+/// One test per rule of the Rust reader (docs/safetensors-rules.md), named after the attack, on in-memory images.
 @Suite("safetensors header validation")
 struct SafetensorsHeaderTests {
     func parse(_ image: [UInt8]) throws(SafetensorsError) -> SafetensorsHeader {
