@@ -37,7 +37,8 @@ struct ModelConfigTests {
         }
     }
 
-    @Test("compressed-tensors ignore/targets select only routed experts, as in K2-Thinking (docs/checkpoint-format.md, quantization_config)")
+    /// docs/checkpoint-format.md, "quantization_config".
+    @Test("compressed-tensors ignore/targets select only routed experts, as in K2-Thinking")
     func k2TargetMatching() throws {
         let c = try ModelConfig(json: Self.k2, file: "config.json")
         guard case .compressedTensors(let ct)? = c.quantization else { Issue.record("not compressed-tensors"); return }

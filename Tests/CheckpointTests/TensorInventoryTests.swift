@@ -31,7 +31,8 @@ struct TensorInventoryTests {
         #expect(TensorAddress(name: name) == nil)
     }
 
-    @Test("the full K2-Thinking inventory has 208,215 tensors and 594,206,457,856 data bytes with I64 weight_shape (docs/checkpoint-format.md, Counts)")
+    /// docs/checkpoint-format.md, "Counts".
+    @Test("the full K2-Thinking inventory has 208,215 tensors and 594,206,457,856 data bytes with I64 weight_shape")
     func k2Totals() throws {
         let c = try ModelConfig(json: SyntheticCheckpoint.configJSON(.init(preset: .k2)), file: "config.json")
         let all = TensorInventory.expected(c)
