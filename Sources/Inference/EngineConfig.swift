@@ -39,9 +39,22 @@ public struct EngineConfig: Sendable {
     /// The arithmetic in use, named in every report: how INT4 experts and dense weights meet the activations, and the
     /// instruction set of the kernels.
     public var arithmetic: String {
-        let int4 = int4Activations == .f32 ? "INT4 exact (f32 activations)" : "INT4 × Q8_0 activations (llama.cpp's Q4_0 arithmetic)"
-        // No kernel has an AVX512_BF16-specific path yet: on such CPUs the AVX-512 variants run.
-        return "\(int4), dense f32, \(min(isa, .avx512)) kernels"
+        if int4Activations == .f32 {
+            // Exact mode has no AVX512_BF16-specific kernel: on such CPUs the AVX-512 variants run.
+            return "INT4 exact (f32 activations), dense f32, \(min(isa, .avx512)) kernels"
+        }
+        // q8_0: BF16 weights (but the router, and lm_head until InferenceEngine.head passes the mode) × BF16-rounded
+        // activations with VDPBF16PS arithmetic (the instruction on AVX512_BF16, a bit-identical replay on AVX-512F
+        // and in portable C, which AVX2 also runs); the rest stays f32 (docs/engine.md, "Kernels and numerics").
+        let bf16Kernels: String =
+            switch isa {
+            case .avx512bf16: "AVX-512 BF16"
+            case .avx512: "AVX-512 replay"
+            case .avx2, .portable: "portable C replay"
+            }
+        return
+            "INT4 × Q8_0 activations, dense BF16 × BF16-rounded activations (llama.cpp's arithmetic; \(bf16Kernels); lm_head still f32), "
+            + "other dense f32, \(min(isa, .avx512)) kernels"
     }
 
     /// Derives the engine's constants.

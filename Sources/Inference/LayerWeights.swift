@@ -52,7 +52,8 @@ struct LayerWeights: @unchecked Sendable {
         o = try source.linear(p(.oProj), rows: c.hidden, cols: c.heads * c.valueDim)
         if c.isMoE(l) {
             dense = nil
-            let router = try source.linear(p(.router), rows: m.nRoutedExperts, cols: c.hidden)
+            // f32 activations in every mode: llama.cpp keeps the router in F32 (docs/engine.md, "Kernels and numerics").
+            let router = try source.linear(p(.router), rows: m.nRoutedExperts, cols: c.hidden).keepingF32Activations()
             let bias: [Float]
             do {
                 bias = try source.vector(p(.router, .correctionBias), count: m.nRoutedExperts)

@@ -27,6 +27,9 @@ public struct LinearWeight: @unchecked Sendable {
     let owner: AnyObject?
     /// Drops the mapped pages of rows [r0, r1) (dense mapped weights).
     let release: (@Sendable (Int, Int) -> Void)?
+    /// True for a BF16 weight that keeps f32 activations in the q8_0 mode too: the MoE router, which llama.cpp's
+    /// converter stores in F32 (docs/engine.md, "Kernels and numerics").
+    public private(set) var keepsF32Activations = false
 
     init(
         name: String, rows: Int, cols: Int, storage: Storage, bytes: UnsafeRawBufferPointer, owner: AnyObject? = nil,
@@ -46,6 +49,19 @@ public struct LinearWeight: @unchecked Sendable {
         }
     }
 
+    /// This weight with f32 activations in every mode (see ``keepsF32Activations``).
+    public func keepingF32Activations() -> LinearWeight {
+        var w = self
+        w.keepsF32Activations = true
+        return w
+    }
+
+    /// True when the q8_0 mode multiplies this weight by BF16-rounded activations: dense BF16 storage.
+    var roundsActivationsToBF16: Bool {
+        if case .dense(.bf16) = storage { return !keepsF32Activations }
+        return false
+    }
+
     /// True for the INT4 storages.
     public var isInt4: Bool {
         switch storage {
@@ -59,7 +75,9 @@ public struct LinearWeight: @unchecked Sendable {
     /// on the packed data (no f32 copy of the matrix).
     /// `dropPages`: release each block's source pages once used (layer-streamed evaluation of the huge global
     /// matrices); only dense mapped weights have pages to drop.
-    /// `activations`: how INT4 weights meet the activations (dense weights always use f32).
+    /// `activations`: `.q8_0` is llama.cpp's arithmetic: Q8_0 activations for INT4 weights, BF16-rounded activations
+    /// with VDPBF16PS arithmetic for dense BF16 weights (``applyBF16(_:tokens:into:threads:dropPages:isa:)``); F16,
+    /// F32 and FP8 weights always use f32.
     /// `isa`: the highest instruction set the dense kernels may use (tests force the lower ones).
     public func apply(
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1, dropPages: Bool = false,
@@ -68,6 +86,10 @@ public struct LinearWeight: @unchecked Sendable {
         guard tokens > 0, rows > 0 else { return }
         if isInt4, activations == .q8_0 {
             applyQ8(x, tokens: tokens, into: y, threads: threads)
+            return
+        }
+        if roundsActivationsToBF16, activations == .q8_0 {
+            applyBF16(x, tokens: tokens, into: y, threads: threads, dropPages: dropPages, isa: isa)
             return
         }
         if let weight = gemmWeight, tokens >= (isInt4 ? DenseKernel.int4GemmTokens : DenseKernel.directTokens + 1) {
@@ -201,6 +223,25 @@ public struct LinearWeight: @unchecked Sendable {
         }
     }
 
+    /// The q8_0 mode's product for BF16 weights (engine_bf16.c; docs/engine.md, "Kernels and numerics"): the
+    /// activations are rounded to BF16 once, then every row block is multiplied as VDPBF16PS does (the instruction
+    /// itself where the CPU has AVX512_BF16, a bit-identical replay elsewhere), for any number of tokens.
+    func applyBF16(
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, dropPages: Bool,
+        isa: KernelISA
+    ) {
+        let cols = self.cols, rows = self.rows
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: tokens * cols)
+        defer { xb.deallocate() }
+        ingot_f32_to_bf16(x, Int64(tokens * cols), xb)
+        let w = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
+        parallelBlocks(count: rows, block: 64, threads: threads) { begin, end in
+            ingot_bf16_dot_matmul(
+                w, Int64(cols), xb, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), isa.rawValue)
+            if dropPages { release?(begin, end) }
+        }
+    }
+
     /// Rows [r0, r1) of a dense or FP8 weight as f32 (exact widening; FP8 times its block's scale_inv).
     public func convertRows(_ r0: Int, _ r1: Int, into out: UnsafeMutablePointer<Float>) {
         let n = (r1 - r0) * cols
@@ -235,8 +276,10 @@ public struct LinearWeight: @unchecked Sendable {
 public enum Int4Activations: String, Sendable, CaseIterable {
     /// Exact: the f32 weights s × (u − 8) times the f32 activations (the reference; default).
     case f32
-    /// The activations rounded to Q8_0 per 32 values (llama.cpp's CPU arithmetic for Q4_0), integer dot products:
-    /// about 4× faster here and the same numbers llama.cpp computes from the same weights, but no longer exact.
+    /// llama.cpp's CPU arithmetic: for INT4 weights the activations rounded to Q8_0 per 32 values (as for Q4_0),
+    /// integer dot products, about 4× faster here; for dense BF16 weights (but the router) the activations rounded
+    /// to BF16 and VDPBF16PS dot products. The same numbers llama.cpp computes from the same weights, but no longer
+    /// exact.
     case q8_0
 }
 

@@ -111,6 +111,17 @@ void ingot_int4_dequant_rows(const ingot_weight *w, int64_t r0, int64_t r1, floa
 /* out[0 ..< count] = values [begin, begin + count) of w widened to f32 (exact). */
 void ingot_dense_widen(const void *w, int kind, int64_t begin, int64_t count, float *out);
 
+/* ---- the q8_0 mode's BF16 products (engine_bf16.c; docs/engine.md, "Kernels and numerics") ---- */
+/* out[i] = x[i] rounded to BF16, to nearest even (NaN stays NaN, made quiet), for i < n. */
+void ingot_f32_to_bf16(const float *x, int64_t n, uint16_t *out);
+/* y[t * ldy + r] = Σ_j w[r][j] · x[t * ldx + j] for rows [row_begin, row_end) and t < tokens, with BF16 weights w
+   (rows of `cols`) and BF16 activations x (ingot_f32_to_bf16's output): the arithmetic of VDPBF16PS (pairs per f32
+   lane, odd element first, FMA with subnormal inputs and results read and written as signed zeros), 16 lanes over
+   32-column chunks, then the dense kernels' pairwise lane sum. AVX512_BF16 uses the instruction; the AVX-512F and
+   portable paths replay it step by step and agree bit for bit (AVX2 runs the portable path). */
+void ingot_bf16_dot_matmul(const uint16_t *w, int64_t cols, const uint16_t *x, int64_t ldx, float *y, int64_t ldy,
+                           int64_t tokens, int64_t row_begin, int64_t row_end, int isa);
+
 /* ---- benchmark (kernels.c) ---- */
 /* The XOR of the little-endian 64-bit words of the first n/128·128 bytes, each remaining byte XORed into the low
    byte: AVX2 loads and nothing else, the fastest a kernel can read memory on one core; `make bench-engine`

@@ -18,7 +18,7 @@ struct EngineOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "How INT4 expert weights meet the activations: f32 (exact, the reference) or q8_0 (activations rounded to Q8_0 per 32 values and integer dot products, as llama.cpp computes Q4_0; faster, not exact).",
+            "How weights meet the activations: f32 (exact, the reference) or q8_0 (llama.cpp's arithmetic: for INT4 experts activations rounded to Q8_0 per 32 values and integer dot products, as for Q4_0; for BF16 weights but the router activations rounded to BF16 and AVX512_BF16 dot products; faster, not exact).",
             valueName: "f32|q8_0"))
     var int4Activations: String = "f32"
 
