@@ -43,9 +43,9 @@ public struct EngineConfig: Sendable {
             // Exact mode has no AVX512_BF16-specific kernel: on such CPUs the AVX-512 variants run.
             return "INT4 exact (f32 activations), dense f32, \(min(isa, .avx512)) kernels"
         }
-        // q8_0: BF16 weights (but the router, and lm_head until InferenceEngine.head passes the mode) × BF16-rounded
-        // activations with VDPBF16PS arithmetic (the instruction on AVX512_BF16, a bit-identical replay on AVX-512F
-        // and in portable C, which AVX2 also runs); the rest stays f32 (docs/engine.md, "Kernels and numerics").
+        // q8_0: BF16 weights (but the router) × BF16-rounded activations, with VDPBF16PS arithmetic for few tokens
+        // (the instruction on AVX512_BF16, a bit-identical replay on AVX-512F and in portable C, which AVX2 also
+        // runs) and the f32 GEMM for many; the rest stays f32 (docs/engine.md, "Kernels and numerics").
         let bf16Kernels: String =
             switch isa {
             case .avx512bf16: "AVX-512 BF16"
@@ -53,7 +53,7 @@ public struct EngineConfig: Sendable {
             case .avx2, .portable: "portable C replay"
             }
         return
-            "INT4 × Q8_0 activations, dense BF16 × BF16-rounded activations (llama.cpp's arithmetic; \(bf16Kernels); lm_head still f32), "
+            "INT4 × Q8_0 activations, dense BF16 × BF16-rounded activations (llama.cpp's arithmetic; \(bf16Kernels) for ≤ 16 tokens), "
             + "other dense f32, \(min(isa, .avx512)) kernels"
     }
 

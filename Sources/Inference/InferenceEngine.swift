@@ -118,7 +118,9 @@ public final class InferenceEngine: @unchecked Sendable {
         rmsNorm(x, rows: n, width: hd, weight: finalNorm, eps: config.rmsEps)
         var logits = [Float](repeating: 0, count: n * config.vocab)
         logits.withUnsafeMutableBufferPointer { lp in
-            lmHead.apply(x, tokens: n, into: lp.baseAddress!, threads: threads, dropPages: dropPages, isa: config.isa)
+            lmHead.apply(
+                x, tokens: n, into: lp.baseAddress!, threads: threads, dropPages: dropPages, activations: config.int4Activations,
+                isa: config.isa)
         }
         return logits
     }

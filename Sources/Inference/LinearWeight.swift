@@ -224,16 +224,27 @@ public struct LinearWeight: @unchecked Sendable {
     }
 
     /// The q8_0 mode's product for BF16 weights (engine_bf16.c; docs/engine.md, "Kernels and numerics"): the
-    /// activations are rounded to BF16 once, then every row block is multiplied as VDPBF16PS does (the instruction
-    /// itself where the CPU has AVX512_BF16, a bit-identical replay elsewhere), for any number of tokens.
+    /// activations are rounded to BF16 once. Up to ``DenseKernel/directTokens`` tokens (decode), every row block is
+    /// multiplied as VDPBF16PS does (the instruction itself where the CPU has AVX512_BF16, a bit-identical replay
+    /// elsewhere); for more, the rounded activations go through the f32 GEMM (the products are exact in f32 either
+    /// way, only the order of the sums differs, and VDPBF16PS is slower than f32 FMA here for many tokens).
     func applyBF16(
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, dropPages: Bool,
         isa: KernelISA
     ) {
-        let cols = self.cols, rows = self.rows
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: tokens * cols)
+        let cols = self.cols, rows = self.rows, n = tokens * cols
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
         defer { xb.deallocate() }
-        ingot_f32_to_bf16(x, Int64(tokens * cols), xb)
+        ingot_f32_to_bf16(x, Int64(n), xb)
+        if tokens > DenseKernel.directTokens {
+            let rounded = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { rounded.deallocate() }
+            ingot_dense_widen(xb, INGOT_W_BF16, 0, Int64(n), rounded)
+            var exact = self
+            exact.keepsF32Activations = true
+            exact.apply(rounded, tokens: tokens, into: y, threads: threads, dropPages: dropPages, activations: .f32, isa: isa)
+            return
+        }
         let w = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
         parallelBlocks(count: rows, block: 64, threads: threads) { begin, end in
             ingot_bf16_dot_matmul(
