@@ -25,18 +25,6 @@ public struct SHA256Stream {
     /// Adds bytes.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
 
-    /// Adds `count` zero bytes.
-    public mutating func updateZeros(_ count: Int) {
-        guard count > 0 else { return }
-        let zeros = [UInt8](repeating: 0, count: min(count, 4096))
-        var left = count
-        while left > 0 {
-            let n = min(left, zeros.count)
-            zeros.withUnsafeBytes { update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            left -= n
-        }
-    }
-
     /// The hex digest (the hasher is consumed).
     public func finalize() -> String { SHA256Hex.hex(hasher.finalize()) }
 }

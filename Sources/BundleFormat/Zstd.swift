@@ -56,13 +56,3 @@ public enum Zstd {
     /// The libzstd version string, e.g. "1.5.4". The corresponding C function is `ZSTD_versionString`.
     public static var version: String { String(cString: ZSTD_versionString()) }
 }
-
-extension Zstd {
-    /// The decompressed size a frame declares, or nil when it declares none or the data is not a frame.
-    /// The corresponding C function is `ZSTD_getFrameContentSize`.
-    public static func declaredSize(_ frame: UnsafeRawBufferPointer) -> Int? {
-        let n = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
-        guard n != ZSTD_CONTENTSIZE_UNKNOWN, n != ZSTD_CONTENTSIZE_ERROR, n <= UInt64(Int.max) else { return nil }
-        return Int(n)
-    }
-}

@@ -59,9 +59,9 @@ public final class InferenceEngine: @unchecked Sendable {
         c.int4Activations = int4Activations
         c.isa = min(isa, KernelISA.best)
         config = c
-        embed = try source.linear("model.embed_tokens", rows: c.vocab, cols: c.hidden)
-        finalNorm = try source.vector("model.norm.weight", count: c.hidden)
-        lmHead = try source.linear("lm_head", rows: c.vocab, cols: c.hidden)
+        embed = try source.linear(TensorAddress(component: .embedTokens), rows: c.vocab, cols: c.hidden)
+        finalNorm = try source.vector(TensorAddress(component: .finalNorm), count: c.hidden)
+        lmHead = try source.linear(TensorAddress(component: .lmHead), rows: c.vocab, cols: c.hidden)
         layerWeights = [LayerWeights?](repeating: nil, count: c.layers)
         BLAS.useOneThread()
     }

@@ -48,20 +48,6 @@ public protocol WeightSource: AnyObject, Sendable {
     func load(_ tensor: TensorAddress)
 }
 
-extension WeightSource {
-    /// The linear weight of a module given by path (`model.layers.3.self_attn.q_a_proj`).
-    public func linear(_ module: String, rows: Int, cols: Int) throws -> LinearWeight {
-        guard let address = TensorAddress(module: module) else { throw InferenceError.missingTensor(source: origin, tensor: module) }
-        return try linear(address, rows: rows, cols: cols)
-    }
-
-    /// A small f32 vector given by tensor name (`model.norm.weight`).
-    public func vector(_ name: String, count: Int) throws -> [Float] {
-        guard let address = TensorAddress(name: name) else { throw InferenceError.missingTensor(source: origin, tensor: name) }
-        return try vector(address, count: count)
-    }
-}
-
 /// Opens a checkpoint folder or a bundle (``openModelStore(_:)``).
 public func openWeights(_ path: String) throws -> any WeightSource {
     weights(try openModelStore(path))

@@ -1,9 +1,9 @@
 /* Sources/CKernels: the hot loops of verify and of the inference engine in C, dispatched at run time on the CPU's
    features (AVX-512, AVX2 + FMA + F16C), each with a portable path the tests compare it with.
    Why C: Swift 6.3's SIMD32<UInt8> compare/accumulate code is scalarized on this target (measured: movzbl/movb
-   per lane, stack spills), which held `ingot verify` to 0.30x of a warm-cache `cat`. Each function has a Swift
-   twin (`...Reference`) that the tests compare it with. Dispatch to AVX2 happens at run time; other CPUs get
-   the portable loops. */
+   per lane, stack spills), which held `ingot verify` to 0.30x of a warm-cache `cat`. Each kernel dispatches at run
+   time to the best variant the CPU has and keeps a portable twin; the tests run every variant the machine
+   supports against it (docs/engine.md, "Kernels and numerics"). */
 #ifndef INGOT_CKERNELS_H
 #define INGOT_CKERNELS_H
 #include <stddef.h>

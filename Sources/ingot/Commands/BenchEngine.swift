@@ -13,8 +13,7 @@ extension Ingot {
         @Argument(help: "A raw ingot bundle (e.g. from synth --preset k2 + repack).")
         var bundle: String
 
-        @Option(help: "Worker threads (default: all cores).")
-        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @OptionGroup var threading: ThreadingOptions
 
         @Option(help: "Seconds per shape.")
         var seconds: Double = 3
@@ -25,13 +24,14 @@ extension Ingot {
         func execute() throws {
             var ceilings: [String: Double] = [:]
             func ceiling(_ f: KernelBenchmark.Figure) -> Double { ceilings[f.name] ?? .nan }
-            let copy = KernelBenchmark.streamCopy(threads: threads)
-            let read = KernelBenchmark.streamRead(threads: threads)
-            let figures = try KernelBenchmark.int4MatVec(bundle: bundle, threads: threads, seconds: seconds, activations: [.f32, .q8_0])
+            let copy = KernelBenchmark.streamCopy(threads: threading.threads)
+            let read = KernelBenchmark.streamRead(threads: threading.threads)
+            let figures = try KernelBenchmark.int4MatVec(
+                bundle: bundle, threads: threading.threads, seconds: seconds, activations: [.f32, .q8_0])
             for f in figures where f.activations == nil { ceilings[f.name] = f.gigabytesPerSecond }
             if json {
                 let doc = JSONValue.object([
-                    ("threads", .int(threads)),
+                    ("threads", .int(threading.threads)),
                     ("stream_copy_gb_per_s", .double(copy)),
                     ("stream_read_gb_per_s", .double(read)),
                     (
@@ -51,8 +51,8 @@ extension Ingot {
                 ])
                 print(doc.prettyText)
             } else {
-                print(String(format: "STREAM copy (%d threads): %.2f GB/s", threads, copy))
-                print(String(format: "STREAM-style read (%d threads): %.2f GB/s = %.2fx copy", threads, read, read / copy))
+                print(String(format: "STREAM copy (%d threads): %.2f GB/s", threading.threads, copy))
+                print(String(format: "STREAM-style read (%d threads): %.2f GB/s = %.2fx copy", threading.threads, read, read / copy))
                 for f in figures {
                     let what =
                         switch f.activations {

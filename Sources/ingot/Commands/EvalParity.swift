@@ -67,14 +67,13 @@ extension Ingot {
         @Option(name: .customLong("model"), help: "Model name to send to --endpoint.")
         var endpointModel: String?
 
-        @Option(help: "Worker threads (default: all cores).")
-        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @OptionGroup var threading: ThreadingOptions
 
         @Option(
             help: ArgumentHelp(
                 "How the candidate's INT4 experts meet the activations: f32 (exact) or q8_0 (llama.cpp's Q4_0 arithmetic), to measure what activation rounding costs.",
                 valueName: "f32|q8_0"))
-        var candInt4Activations: String = "f32"
+        var candInt4Activations: Int4Activations = .f32
 
         @Flag(help: "Print a JSON document on stdout.")
         var json = false
@@ -83,24 +82,20 @@ extension Ingot {
         var quiet = false
 
         func validate() throws {
-            guard Int4Activations(rawValue: candInt4Activations) != nil else {
-                throw ValidationError("--cand-int4-activations must be f32 or q8_0, got \(candInt4Activations)")
-            }
             guard (candidate == nil) != (endpoint == nil) else { throw ValidationError("give a CAND model or --endpoint URL (not both)") }
             if endpoint != nil && toolcalls == nil { throw ValidationError("--endpoint compares tool calls: give --toolcalls FILE.jsonl") }
             if !textOptions.given && toolcalls == nil && !Self.isSavedReference(reference) {
                 throw ValidationError("nothing to compare: give --text (or --tokens-file) and/or --toolcalls")
             }
             guard ctx >= 4 else { throw ValidationError("--ctx must be at least 4, got \(ctx)") }
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         }
 
         func execute() throws {
             let savedReference = Self.isSavedReference(reference) ? try ReferenceLogProbs(path: reference) : nil
-            let refEngine = savedReference == nil ? try InferenceEngine(source: openWeights(reference), threads: threads) : nil
+            let refEngine = savedReference == nil ? try InferenceEngine(source: openWeights(reference), threads: threading.threads) : nil
             let candEngine = try candidate.map {
                 try InferenceEngine(
-                    source: openWeights($0), threads: threads, int4Activations: Int4Activations(rawValue: candInt4Activations)!)
+                    source: openWeights($0), threads: threading.threads, int4Activations: candInt4Activations)
             }
             var logitParity: LogitParity?
             if let candEngine, textOptions.given || savedReference != nil {

@@ -24,8 +24,7 @@ extension Ingot {
         @Option(name: .customLong("model-name"), help: "Model name to send to --endpoint.")
         var endpointModel: String?
 
-        @Option(help: "Worker threads (default: all cores).")
-        var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        @OptionGroup var threading: ThreadingOptions
 
         @Option(help: "JSONL of chat requests with expected answers.")
         var toolcalls: String
@@ -55,7 +54,7 @@ extension Ingot {
             }
             let responder = try model.map {
                 ChatResponder(
-                    engine: try InferenceEngine(source: openWeights($0), threads: threads), tokenizer: try loadTokenizer($0),
+                    engine: try InferenceEngine(source: openWeights($0), threads: threading.threads), tokenizer: try loadTokenizer($0),
                     maxTokens: maxTokens)
             }
             let server = try endpoint.map { try OpenAIEndpoint(base: $0, model: endpointModel, maxTokens: maxTokens) }

@@ -7,48 +7,39 @@ struct EngineOptions: ParsableArguments {
     @Argument(help: "A checkpoint (file, folder, sharded, HF cache; BF16, FP8 block or INT4 pack-quantized) or an ingot bundle.")
     var model: String
 
-    @Option(help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: ThreadingOptions
+
+    /// `--threads`.
+    var threads: Int { threading.threads }
 
     @Option(
         help: ArgumentHelp(
             "Epsilon of the q_a/kv_a latent norms: transformers (1e-6, the HF class default) or config (rms_norm_eps, as vLLM).",
             valueName: "transformers|config"))
-    var latentNormEps: String = "transformers"
+    var latentNormEps: EngineConfig.LatentNormEps = .transformers
 
     @Option(
         help: ArgumentHelp(
             "How weights meet the activations: f32 (exact, the reference) or q8_0 (llama.cpp's arithmetic: for INT4 experts activations rounded to Q8_0 per 32 values and integer dot products, as for Q4_0; for BF16 weights but the router activations rounded to BF16 and AVX512_BF16 dot products; faster, not exact).",
             valueName: "f32|q8_0"))
-    var int4Activations: String = "f32"
+    var int4Activations: Int4Activations = .f32
 
     @Option(
         help: ArgumentHelp(
             "The highest instruction set the kernels may use (default: the best this CPU has; lower ones for comparison).",
             valueName: "portable|avx2|avx512|avx512bf16"))
-    var isa: String = KernelISA.best.name
+    var isa: KernelISA = .best
 
     func validate() throws {
-        guard let chosen = KernelISA(name: isa) else {
-            throw ValidationError("--isa must be portable, avx2, avx512 or avx512bf16, got \(isa)")
-        }
-        guard chosen <= KernelISA.best else {
-            throw ValidationError("--isa \(isa): this CPU's best is \(KernelISA.best.name)")
-        }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
-        guard EngineConfig.LatentNormEps(rawValue: latentNormEps) != nil else {
-            throw ValidationError("--latent-norm-eps must be transformers or config, got \(latentNormEps)")
-        }
-        guard Int4Activations(rawValue: int4Activations) != nil else {
-            throw ValidationError("--int4-activations must be f32 or q8_0, got \(int4Activations)")
+        guard isa <= KernelISA.best else {
+            throw ValidationError("--isa \(isa.name): this CPU's best is \(KernelISA.best.name)")
         }
     }
 
     /// Opens the model and builds the engine.
     func engine() throws -> InferenceEngine {
         try InferenceEngine(
-            source: openWeights(model), threads: threads, latentNormEps: EngineConfig.LatentNormEps(rawValue: latentNormEps)!,
-            int4Activations: Int4Activations(rawValue: int4Activations)!, isa: KernelISA(name: isa)!)
+            source: openWeights(model), threads: threads, latentNormEps: latentNormEps, int4Activations: int4Activations, isa: isa)
     }
 }
 
