@@ -113,56 +113,100 @@ AVX2_TARGET static inline void store_levels8(__m128i levels8, __m256 scale, floa
     _mm256_storeu_ps(out, _mm256_mul_ps(scale, _mm256_cvtepi32_ps(u)));
 }
 
-static inline const uint8_t *group_bytes(const ingot_weight *w, int64_t r, int64_t g, uint16_t *scale_bits) {
+/* Where row r's groups lie: group g's 16 bytes at data + g · stride, its BF16 scale's 2 bytes at
+   scales + g · scale_stride (read with memcpy: a bundle extent need not be 2-byte aligned). Computed once per row,
+   so the group loop has no division. */
+typedef struct {
+    const uint8_t *data;
+    int64_t stride;
+    const uint8_t *scales;
+    int64_t scale_stride;
+} row_groups;
+
+static inline float group_scale(const row_groups *rg, int64_t g) {
+    uint16_t bits;
+    memcpy(&bits, rg->scales + g * rg->scale_stride, 2);
+    return bf16_to_f32(bits);
+}
+
+static inline row_groups row_groups_of(const ingot_weight *w, int64_t r) {
     const int64_t groups = w->cols / 32;
+    row_groups g;
     if (w->kind == INGOT_W_INT4_CT) {
-        *scale_bits = w->scales[r * groups + g];
-        return (const uint8_t *)w->data + r * (w->cols / 2) + g * 16;
+        g.data = (const uint8_t *)w->data + r * (w->cols / 2);
+        g.stride = 16;
+        g.scales = (const uint8_t *)(w->scales + r * groups);
+        g.scale_stride = 2;
+    } else { /* tiles of tr rows: per group tr × 16 level bytes, then tr BF16 scales (docs/bundle-format.md) */
+        const int64_t tr = w->tile_rows, b = r / tr, in = r % tr;
+        const uint8_t *tile = (const uint8_t *)w->data + b * groups * tr * 18;
+        g.data = tile + in * 16;
+        g.stride = tr * 18;
+        g.scales = tile + tr * 16 + in * 2;
+        g.scale_stride = tr * 18;
     }
-    const int64_t tr = w->tile_rows, b = r / tr, in = r % tr;
-    const uint8_t *tile = (const uint8_t *)w->data + (b * groups + g) * tr * 18;
-    memcpy(scale_bits, tile + tr * 16 + in * 2, 2);
-    return tile + in * 16;
+    return g;
 }
 
 AVX2_TARGET static void dequant_avx2(const ingot_weight *w, int64_t r0, int64_t r1, float *out) {
     const int64_t groups = w->cols / 32;
     const int ct = w->kind == INGOT_W_INT4_CT;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t g = 0; g < groups; g++) {
-            uint16_t sb;
-            const uint8_t *p = group_bytes(w, r, g, &sb);
+    for (int64_t r = r0; r < r1; r++) {
+        row_groups rg = row_groups_of(w, r);
+        float *o = out + (r - r0) * w->cols;
+        for (int64_t g = 0; g < groups; g++, o += 32) {
             __m128i a, b;
-            group_levels(p, ct, &a, &b);
-            __m256 scale = _mm256_set1_ps(bf16_to_f32(sb));
-            float *o = out + (r - r0) * w->cols + g * 32;
+            group_levels(rg.data + g * rg.stride, ct, &a, &b);
+            __m256 scale = _mm256_set1_ps(group_scale(&rg, g));
             store_levels8(a, scale, o);
             store_levels8(_mm_srli_si128(a, 8), scale, o + 8);
             store_levels8(b, scale, o + 16);
             store_levels8(_mm_srli_si128(b, 8), scale, o + 24);
         }
+    }
+}
+
+#define AVX512_DQ_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+AVX512_DQ_TARGET static void dequant_avx512(const ingot_weight *w, int64_t r0, int64_t r1, float *out) {
+    const int64_t groups = w->cols / 32;
+    const int ct = w->kind == INGOT_W_INT4_CT;
+    const __m512i eight = _mm512_set1_epi32(8);
+    for (int64_t r = r0; r < r1; r++) {
+        row_groups rg = row_groups_of(w, r);
+        float *o = out + (r - r0) * w->cols;
+        for (int64_t g = 0; g < groups; g++, o += 32) {
+            __m128i a, b;
+            group_levels(rg.data + g * rg.stride, ct, &a, &b);
+            __m512 scale = _mm512_set1_ps(group_scale(&rg, g));
+            _mm512_storeu_ps(o, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(a), eight))));
+            _mm512_storeu_ps(o + 16, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b), eight))));
+        }
+    }
 }
 
 static void dequant_portable(const ingot_weight *w, int64_t r0, int64_t r1, float *out) {
     const int64_t groups = w->cols / 32;
-    for (int64_t r = r0; r < r1; r++)
+    const int ct = w->kind == INGOT_W_INT4_CT;
+    for (int64_t r = r0; r < r1; r++) {
+        row_groups rg = row_groups_of(w, r);
         for (int64_t g = 0; g < groups; g++) {
-            uint16_t sb;
-            const uint8_t *p = group_bytes(w, r, g, &sb);
-            float s = bf16_to_f32(sb), *o = out + (r - r0) * w->cols + g * 32;
+            const uint8_t *p = rg.data + g * rg.stride;
+            float s = group_scale(&rg, g), *o = out + (r - r0) * w->cols + g * 32;
             for (int j = 0; j < 16; j++) {
-                int ct = w->kind == INGOT_W_INT4_CT;
                 int first = p[j] & 15, second = p[j] >> 4;
                 o[ct ? 2 * j : j] = s * (float)(first - 8);
                 o[ct ? 2 * j + 1 : j + 16] = s * (float)(second - 8);
             }
         }
+    }
 }
 
 void ingot_int4_dequant_rows(const ingot_weight *w, int64_t r0, int64_t r1, float *out, int isa) {
     int level = ingot_engine_isa();
     if (isa < level) level = isa;
-    if (level >= INGOT_ISA_AVX2)
+    if (level >= INGOT_ISA_AVX512)
+        dequant_avx512(w, r0, r1, out);
+    else if (level >= INGOT_ISA_AVX2)
         dequant_avx2(w, r0, r1, out);
     else
         dequant_portable(w, r0, r1, out);
