@@ -115,6 +115,8 @@ enum BundleAssembler {
     static func removeJobFiles(folder: String, units: [String]) {
         let fm = FileManager.default
         for unit in units { try? fm.removeItem(atPath: (folder as NSString).appendingPathComponent(unit + ".json")) }
-        for name in ["source.json", "repack.json"] { try? fm.removeItem(atPath: (folder as NSString).appendingPathComponent(name)) }
+        for name in ["source.json", ModelLocation.repackJobFileName] {
+            try? fm.removeItem(atPath: (folder as NSString).appendingPathComponent(name))
+        }
     }
 }

@@ -70,7 +70,7 @@ public enum BundleRepacker {
         let fm = FileManager.default
         if fm.fileExists(atPath: output + "/manifest.json") {
             // Killed after the manifest but before the clean-up: the same command finishes the clean-up.
-            guard options.shard == nil, fm.fileExists(atPath: job.path("repack.json")) else {
+            guard options.shard == nil, fm.fileExists(atPath: job.path(ModelLocation.repackJobFileName)) else {
                 throw BundleError.folderHoldsOtherJob(folder: output, reason: "it already holds a complete bundle")
             }
             try job.claimFolder()
@@ -257,7 +257,7 @@ final class RepackJob: @unchecked Sendable {
         var record = identity.members ?? []
         record.append(("slice", .int(options.shard?.index ?? 1)))
         let text = JSONValue.object(record).prettyText + "\n"
-        let file = path("repack.json")
+        let file = path(ModelLocation.repackJobFileName)
         Self.removeStaleTemporaries(output)
         Self.removeStaleTemporaries(path(BundleReader.filesFolderName))
         if let existing = try? String(contentsOfFile: file, encoding: .utf8) {

@@ -21,6 +21,9 @@ public enum BundleUnpacker {
         }
         let total = m.dataFiles.reduce(0) { $0 + $1.bytes }
         var done = 0
+        // An expert's extent may be decompressed more than once (its tensors need not be adjacent in a shard's
+        // order); its bytes count once, so the progress never passes its total.
+        var counted = Set<[Int]>()
         var cache: (key: [Int], raw: [UInt8])?
         var shardSpecs: [(name: String, tensors: [TensorSpec])] = []
         for shard in m.sourceShards {
@@ -58,8 +61,8 @@ public enum BundleUnpacker {
                         try reader.expertExtent(e) { raw = Array($0) }
                         cache = ([layer, expert], raw)
                         reader.mapping(e.file)?.release(offset: e.offset, count: e.storedBytes)
-                        done += e.storedBytes
-                        progress?(done, total)
+                        if counted.insert([layer, expert]).inserted { done += e.storedBytes }
+                        progress?(min(done, total), total)
                     }
                     var packed = [UInt8](repeating: 0, count: p.rows * p.columns / 2)
                     var scales = [UInt8](repeating: 0, count: p.rows * p.columns / TileLayout.groupSize * 2)

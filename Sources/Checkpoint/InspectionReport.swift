@@ -120,6 +120,9 @@ public struct InspectionReport: Sendable {
     private static func findings(_ model: ModelFolder, present: [String: TensorInfo]) -> [String] {
         var warnings: [String] = []
         if case .unknown(let reason) = model.kind { warnings.append("checkpoint form not recognized: \(reason)") }
+        for name in model.tensors.unindexedFiles {
+            warnings.append("\(name) is in the folder but model.safetensors.index.json never names it: not read (a stale shard?)")
+        }
         let c = model.config
         let issues = InventoryCheck.compare(model)
         var missing: [String] = []

@@ -151,6 +151,13 @@ public struct Recipe: Sendable, Equatable {
         BuiltinRecipes.files.compactMap { try? Recipe(yaml: $0.text, file: "recipes/" + $0.name) }
     }
 
+    /// The built-in recipe called `name` (one of recipes/*.yaml, compiled in; a missing one is a build error caught by
+    /// the tests, not a user's input).
+    public static func builtin(named name: String) -> Recipe {
+        guard let r = builtin().first(where: { $0.name == name }) else { preconditionFailure("no built-in recipe \(name)") }
+        return r
+    }
+
     /// The built-in recipe whose `applies_to` matches the config.
     ///
     /// - Throws: ``CheckpointError/noMatchingRecipe(modelType:quantMethod:)``.

@@ -105,14 +105,8 @@ public enum SyntheticCheckpoint {
             d.topK = min(d.topK, e)
         }
         let base = d.vocab - 256  // K2's special block occupies the last 256 ids
-        let quantization = CompressedTensorsConfig(
-            format: "pack-quantized",
-            groups: [
-                ConfigGroup(
-                    name: "group_0", targets: ["Linear"],
-                    weights: QuantizationArgs(numBits: 4, type: "int", symmetric: true, strategy: "group", groupSize: 32))
-            ],
-            ignore: ["lm_head", "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"])
+        // K2-Thinking's quantization_config comes from its built-in recipe (recipes/kimi-k2-thinking.yaml).
+        let quantization = Recipe.builtin(named: "kimi-k2-thinking").scheme
         let i = JSONValue.int
         let fp8Config = JSONValue.object([
             ("activation_scheme", .string("dynamic")), ("fmt", .string("e4m3")), ("quant_method", .string("fp8")),

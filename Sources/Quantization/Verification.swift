@@ -70,11 +70,17 @@ public enum Verification {
 
     // MARK: structure
 
-    /// Structure findings (inventory vs config.json, declared scheme vs tensors, router bias dtype), read from headers only.
+    /// Structure findings (inventory vs config.json, declared scheme vs tensors, router bias dtype, shard files the
+    /// index does not name), read from headers only.
     public static func structureFindings(_ model: ModelFolder) -> [Finding] {
         var out: [Finding] = []
         if case .unknown(let reason) = model.kind {
             out.append(Finding(.error, subject: "config.json", "declared quantization and tensors disagree: \(reason)"))
+        }
+        for name in model.tensors.unindexedFiles {
+            out.append(
+                Finding(.warning, subject: name, "in the folder but model.safetensors.index.json never names it: not read (a stale shard?)")
+            )
         }
         for issue in InventoryCheck.compare(model) {
             let a = issue.address

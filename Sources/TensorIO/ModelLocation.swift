@@ -23,6 +23,9 @@ public struct ModelLocation: Sendable, Equatable {
 
     /// The index file name Hugging Face writes for sharded checkpoints.
     public static let indexFileName = "model.safetensors.index.json"
+    /// The job record an unfinished `ingot repack` leaves in its output folder until the bundle is complete
+    /// (docs/bundle-format.md); a folder holding it is recognised as a job in progress, not an empty model.
+    public static let repackJobFileName = "repack.json"
 
     /// Resolves `path` as described above.
     ///
@@ -61,6 +64,12 @@ public struct ModelLocation: Sendable, Equatable {
         let files = ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()
         switch files.count {
         case 0:
+            if fm.fileExists(atPath: (path as NSString).appendingPathComponent(repackJobFileName)) {
+                throw SafetensorsError.noCheckpoint(
+                    path: path,
+                    reason: "an unfinished `ingot repack` job (\(repackJobFileName), no manifest.json yet): run the same "
+                        + "repack command again to resume it, or delete the folder to discard it")
+            }
             throw SafetensorsError.noCheckpoint(path: path, reason: "no .safetensors file and no \(indexFileName)")
         case 1:
             return ModelLocation(

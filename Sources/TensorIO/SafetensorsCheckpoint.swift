@@ -14,6 +14,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     public let files: [SafetensorsFile]
     /// `__metadata__`-independent index metadata (`total_size` and others), empty for a single file.
     public let indexMetadata: [(key: String, value: JSONValue)]
+    /// `*.safetensors` files in the folder that the index never names (not read; a stale shard of an earlier
+    /// download is a classic cause of a silently wrong model, so readers warn about them).
+    public let unindexedFiles: [String]
     private let locator: [String: (file: Int, tensor: Int)]
 
     /// Opens the checkpoint at `path` (file, folder or cache repository) and validates everything.
@@ -25,6 +28,7 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
             let file = try SafetensorsFile(path: single)
             files = [file]
             indexMetadata = []
+            unindexedFiles = []
             var locator: [String: (Int, Int)] = [:]
             for (i, t) in file.tensors.enumerated() { locator[t.name] = (0, i) }
             self.locator = locator
@@ -34,6 +38,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         let (metadata, weightMap) = try Self.readIndex(indexPath)
         indexMetadata = metadata
         let shardNames = Array(Set(weightMap.map(\.shard))).sorted()
+        let named = Set(shardNames.map { ($0 as NSString).lastPathComponent })
+        unindexedFiles = ((try? FileManager.default.contentsOfDirectory(atPath: location.folder)) ?? [])
+            .filter { $0.hasSuffix(".safetensors") && !named.contains($0) }.sorted()
         var files: [SafetensorsFile] = []
         var shardIndex: [String: Int] = [:]
         for name in shardNames {
@@ -95,6 +102,9 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         }
         guard let map = json["weight_map"]?.members else {
             throw SafetensorsError.invalidIndex(file: path, reason: "no 'weight_map' object")
+        }
+        guard !map.isEmpty else {
+            throw SafetensorsError.invalidIndex(file: path, reason: "'weight_map' is empty: the index names no tensor")
         }
         var weightMap: [(tensor: String, shard: String)] = []
         for (tensor, value) in map {

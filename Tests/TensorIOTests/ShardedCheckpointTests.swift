@@ -85,6 +85,42 @@ struct ShardedCheckpointTests {
         }
     }
 
+    @Test("an index whose weight_map is empty is unusable, not a model without tensors")
+    func emptyWeightMap() throws {
+        let folder = try makeCheckpoint()
+        try #"{"metadata": {}, "weight_map": {}}"#.write(
+            toFile: folder + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
+        #expect(
+            throws: SafetensorsError.invalidIndex(
+                file: folder + "/model.safetensors.index.json", reason: "'weight_map' is empty: the index names no tensor")
+        ) {
+            try SafetensorsCheckpoint(path: folder)
+        }
+    }
+
+    @Test("a safetensors file the index never names is listed (a stale shard), and not read")
+    func unindexedFile() throws {
+        let folder = try makeCheckpoint()
+        #expect(try SafetensorsCheckpoint(path: folder).unindexedFiles.isEmpty)
+        try FileManager.default.copyItem(atPath: folder + "/b.safetensors", toPath: folder + "/model-00003-of-00003.safetensors")
+        let checkpoint = try SafetensorsCheckpoint(path: folder)
+        #expect(checkpoint.unindexedFiles == ["model-00003-of-00003.safetensors"])
+        #expect(checkpoint.tensorNames == ["x", "y", "z"])
+    }
+
+    @Test("a folder holding an unfinished repack job says so and how to resume or discard it")
+    func unfinishedRepackJob() throws {
+        let folder = temporaryFolder()
+        try "{}".write(toFile: folder + "/" + ModelLocation.repackJobFileName, atomically: true, encoding: .utf8)
+        do {
+            _ = try SafetensorsCheckpoint(path: folder)
+            Issue.record("an unfinished job opened as a checkpoint")
+        } catch let SafetensorsError.noCheckpoint(path, reason) {
+            #expect(path == folder)
+            #expect(reason.contains("unfinished `ingot repack` job") && reason.contains("resume") && reason.contains("discard"))
+        }
+    }
+
     @Test("total_size that disagrees with the shards is caught")
     func totalSizeMismatch() throws {
         let folder = try makeCheckpoint()
