@@ -14,21 +14,16 @@ public struct ToolCallRequest: Sendable {
     public var tools: [JSONValue]
     public var expected: ToolCallOutcome?
 
-    /// Reads a JSONL file: one request object per non-empty line.
+    /// Reads a JSONL file: one request object per non-empty line (LF or CRLF; docs/evaluation.md, "Input files").
     ///
-    /// - Throws: ``InferenceError/badRequest(_:)`` naming the file and line.
+    /// - Throws: ``FileError`` when unreadable, ``JSONLines/BadLine`` for a line that is not JSON,
+    ///   ``InferenceError/badRequest(_:)`` naming the file and line for a request without messages.
     public static func load(_ path: String) throws -> [ToolCallRequest] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InferenceError.badRequest("\(path): cannot read the tool-call requests")
-        }
+        let file = try JSONLines(path: path)
+        if let bad = file.bad.first { throw bad }
         var out: [ToolCallRequest] = []
-        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let text = line.trimmingCharacters(in: .whitespaces)
-            if text.isEmpty { continue }
-            let value: JSONValue
-            do { value = try JSONValue.parse(text) } catch {
-                throw InferenceError.badRequest("\(path) line \(n + 1): not JSON (\(error.description))")
-            }
+        for line in file.lines {
+            let value = line.value, n = line.number - 1
             guard value["messages"]?.elements != nil else {
                 throw InferenceError.badRequest("\(path) line \(n + 1): expected an object with a 'messages' array")
             }

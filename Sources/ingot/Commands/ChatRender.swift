@@ -41,9 +41,7 @@ extension Ingot {
         func execute() throws {
             if let requests { return try renderBatch(requests) }
             let request = request ?? ""
-            guard let data = FileManager.default.contents(atPath: request) else {
-                throw FileError(path: request, operation: "open", errno: ENOENT)
-            }
+            let data = try FileContents.read(request)
             let json = try data.withUnsafeBytes { try JSONValue.parse($0) }
             let renderer = ChatRenderer(variant: variant, addGenerationPrompt: !noGenerationPrompt)
             let prompt = try renderer.render(request: normalized(json), file: request)
@@ -65,17 +63,28 @@ extension Ingot {
             return .object(members)
         }
 
-        /// Batch mode: one request per non-empty line in, one compact JSON object per line out.
+        /// Batch mode: one request per non-empty line in (LF or CRLF, docs/evaluation.md "Input files"), one compact
+        /// JSON object per line out. A bad line is reported on stderr as FILE:LINE and skipped; any bad line makes
+        /// the exit status 1 after the rest are rendered.
         private func renderBatch(_ path: String) throws {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw FileError(path: path, operation: "open", errno: ENOENT)
-            }
+            let file = try JSONLines(path: path)
             let renderer = ChatRenderer(variant: variant, addGenerationPrompt: !noGenerationPrompt)
             let tokenizer = ids || output.json ? try BPETokenizer(folder: model) : nil
+            var bad = file.bad
             var out = ""
-            for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated()
-            where !line.allSatisfy(\.isWhitespace) {
-                let prompt = try renderer.render(request: normalized(try JSONValue.parse(String(line))), file: "\(path):\(n + 1)")
+            for line in file.lines {
+                let prompt: String
+                do {
+                    prompt = try renderer.render(request: normalized(line.value), file: "\(path):\(line.number)")
+                } catch let ChatError.invalidRequest(_, reason) {
+                    bad.append(JSONLines.BadLine(file: path, line: line.number, reason: reason))
+                    continue
+                } catch {
+                    bad.append(
+                        JSONLines.BadLine(
+                            file: path, line: line.number, reason: (error as? LocalizedError)?.errorDescription ?? "\(error)"))
+                    continue
+                }
                 var members: [(key: String, value: JSONValue)] = [("prompt", .string(prompt))]
                 if let tokenizer {
                     members.append(("ids", .array(tokenizer.encode(prompt, allowSpecial: true).map(JSONValue.int))))
@@ -87,6 +96,11 @@ extension Ingot {
                 }
             }
             FileHandle.standardOutput.write(Data(out.utf8))
+            guard bad.isEmpty else {
+                for b in bad.sorted(by: { $0.line < $1.line }) { printNote("error: \(b)") }
+                printNote("\(bad.count) of \(file.lines.count + file.bad.count) requests not rendered")
+                throw ExitCode(1)
+            }
         }
     }
 }

@@ -101,9 +101,7 @@ extension Ingot {
 
         /// Renders a chat request, answers it and prints content, reasoning and the parsed tool calls.
         func answer(request path: String, engine: InferenceEngine, sampler: Sampler) throws {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw FileError(path: path, operation: "open", errno: ENOENT)
-            }
+            let data = try FileContents.read(path)
             let value = try data.withUnsafeBytes { try JSONValue.parse($0) }
             let responder = ChatResponder(
                 engine: engine, tokenizer: try loadTokenizer(engineOptions.model),

@@ -43,22 +43,14 @@ extension Ingot {
 
         /// Each non-empty line of `path` as the JSON string it holds.
         static func readLines(_ path: String) throws -> [String] {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw FileError(path: path, operation: "open", errno: ENOENT)
-            }
-            var texts: [String] = []
-            for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                if line.allSatisfy(\.isWhitespace) { continue }
-                let value: JSONValue
-                do { value = try JSONValue.parse(String(line)) } catch {
-                    throw TokenizerError.invalidInputLine(file: path, line: i + 1, reason: error.description)
+            let file = try JSONLines(path: path)
+            if let bad = file.bad.first { throw TokenizerError.invalidInputLine(file: path, line: bad.line, reason: bad.reason) }
+            return try file.lines.map { line in
+                guard let text = line.value.stringValue else {
+                    throw TokenizerError.invalidInputLine(file: path, line: line.number, reason: "found a \(line.value.kindName)")
                 }
-                guard let text = value.stringValue else {
-                    throw TokenizerError.invalidInputLine(file: path, line: i + 1, reason: "found a \(value.kindName)")
-                }
-                texts.append(text)
+                return text
             }
-            return texts
         }
     }
 }

@@ -33,16 +33,12 @@ extension Ingot {
             if let text {
                 input = text
             } else {
-                guard let data = FileManager.default.contents(atPath: file!) else {
-                    throw FileError(path: file!, operation: "open", errno: ENOENT)
-                }
+                let data = try FileContents.read(file!)
                 input = String(decoding: data, as: UTF8.self)
             }
             var declared: [JSONValue]?
             if let tools {
-                guard let data = FileManager.default.contents(atPath: tools) else {
-                    throw FileError(path: tools, operation: "open", errno: ENOENT)
-                }
+                let data = try FileContents.read(tools)
                 let json = try data.withUnsafeBytes { try JSONValue.parse($0) }
                 declared = json.elements ?? json["tools"]?.elements ?? []
             }

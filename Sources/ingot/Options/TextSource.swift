@@ -33,12 +33,10 @@ struct TextOptions: ParsableArguments {
     func tokens(model: String) throws -> [Int] {
         guard given else { throw ValidationError("give --text FILE or --tokens-file FILE") }
         if let tokensFile {
-            guard let data = FileManager.default.contents(atPath: tokensFile) else {
-                throw FileError(path: tokensFile, operation: "open", errno: ENOENT)
-            }
+            let data = try FileContents.read(tokensFile)
             return try parseTokenList(String(decoding: data, as: UTF8.self), flag: "--tokens-file")
         }
-        guard let data = FileManager.default.contents(atPath: text!) else { throw FileError(path: text!, operation: "open", errno: ENOENT) }
+        let data = try FileContents.read(text!)
         let tokenizer = try loadTokenizer(model)
         return tokenizer.encode(String(decoding: data, as: UTF8.self), allowSpecial: false)
     }
