@@ -6,62 +6,140 @@ public import TensorIO
     import FoundationNetworking
 #endif
 
+/// Why an endpoint gave no usable answer. Network failures, timeouts, 429 and 5xx are worth retrying (exit 3) once
+/// the retries are spent; other answers are the server refusing the input or answering garbage (exit 2).
+public enum EndpointError: Error, LocalizedError, Equatable, Sendable {
+    case invalidURL(String)
+    case unreachable(url: String, reason: String, attempts: Int)
+    case http(url: String, status: Int, body: String, attempts: Int)
+    case badAnswer(url: String, reason: String)
+
+    /// True when trying again later may succeed.
+    public var isRetryable: Bool {
+        switch self {
+        case .unreachable: true
+        case .http(_, let status, _, _): Self.retryable(status: status)
+        case .invalidURL, .badAnswer: false
+        }
+    }
+
+    static func retryable(status: Int) -> Bool { status == 429 || status == 408 || status >= 500 }
+
+    public var errorDescription: String? {
+        switch self {
+        case .invalidURL(let base): "--endpoint \(base) is not an http(s) URL"
+        case .unreachable(let url, let reason, let attempts): "\(url): \(reason) (\(attempts) attempts)"
+        case .http(let url, let status, let body, let attempts): "\(url): HTTP \(status) after \(attempts) attempts: \(body)"
+        case .badAnswer(let url, let reason): "\(url): \(reason)"
+        }
+    }
+}
+
 /// A candidate served by an OpenAI-compatible server (a vLLM or SGLang deployment): the same chat requests are
 /// POSTed to `/v1/chat/completions` (temperature 0 unless the request says otherwise) and the answer's
-/// `tool_calls` are compared like an engine's.
+/// `tool_calls` are compared like an engine's (docs/evaluation.md).
 public struct OpenAIEndpoint: Sendable {
     public let url: URL
     public let model: String?
     public let maxTokens: Int
     public let timeout: TimeInterval
+    /// Further attempts after a failure worth retrying (network error, timeout, 429, 408, 5xx).
+    public let retries: Int
+    /// The first retry's delay in seconds; each further one doubles it (at most 30 s), times a random 0.5–1.0.
+    public let retryDelay: TimeInterval
 
     /// `base` may be the server root (`http://host:8000`), `/v1`, or the full `/v1/chat/completions` address.
-    public init(base: String, model: String?, maxTokens: Int, timeout: TimeInterval = 600) throws {
+    public init(
+        base: String, model: String?, maxTokens: Int, timeout: TimeInterval = 600, retries: Int = 4, retryDelay: TimeInterval = 0.5
+    ) throws(EndpointError) {
         var text = base
         while text.hasSuffix("/") { text.removeLast() }
         if !text.hasSuffix("/chat/completions") { text += text.hasSuffix("/v1") ? "/chat/completions" : "/v1/chat/completions" }
-        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https" else {
-            throw InferenceError.badRequest("--endpoint \(base) is not an http(s) URL")
-        }
+        guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https" else { throw .invalidURL(base) }
         self.url = url
         self.model = model
         self.maxTokens = maxTokens
         self.timeout = timeout
+        self.retries = max(0, retries)
+        self.retryDelay = retryDelay
     }
 
-    /// Sends one request and parses its first choice.
-    public func respond(_ request: JSONValue) throws -> ToolCallOutcome {
-        var members: [(key: String, value: JSONValue)] = request.members?.filter { $0.key != "expected" } ?? []
+    /// The body sent for `request`: the request as given (without ingot's `expected`) plus only the documented
+    /// overrides: `model` and `max_tokens` when absent, temperature 0 when absent, and `stream: false` in place of
+    /// any `stream` key (and without `stream_options`, which servers reject when not streaming).
+    public func body(_ request: JSONValue) -> JSONValue {
+        var members = request.members?.filter { !["expected", "stream", "stream_options"].contains($0.key) } ?? []
         if let model, !members.contains(where: { $0.key == "model" }) { members.append(("model", .string(model))) }
         if !members.contains(where: { $0.key == "temperature" }) { members.append(("temperature", .int(0))) }
         if !members.contains(where: { $0.key == "max_tokens" }) { members.append(("max_tokens", .int(maxTokens))) }
         members.append(("stream", .bool(false)))
+        return .object(members)
+    }
+
+    /// Sends one request, retrying failures worth retrying with exponential backoff and jitter (a server's
+    /// `Retry-After` seconds are honoured, up to 60), and parses its first choice.
+    ///
+    /// - Throws: ``EndpointError``.
+    public func respond(_ request: JSONValue) throws(EndpointError) -> ToolCallOutcome {
+        let payload = Data(body(request).compactText.utf8)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (data, status, error, retryAfter) = post(payload)
+            let last = attempt > retries
+            if let error {
+                if !last {
+                    pause(attempt, retryAfter: nil)
+                    continue
+                }
+                throw .unreachable(url: url.absoluteString, reason: error.localizedDescription, attempts: attempt)
+            }
+            guard let data, status == 200 else {
+                let code = status ?? 0
+                if EndpointError.retryable(status: code) && !last {
+                    pause(attempt, retryAfter: retryAfter)
+                    continue
+                }
+                let text = data.map { String(decoding: $0.prefix(300), as: UTF8.self) } ?? ""
+                throw .http(url: url.absoluteString, status: code, body: text, attempts: attempt)
+            }
+            return try parse(data)
+        }
+    }
+
+    private func pause(_ attempt: Int, retryAfter: TimeInterval?) {
+        let backoff = min(30, retryDelay * Double(1 << min(attempt - 1, 16))) * Double.random(in: 0.5...1.0)
+        Thread.sleep(forTimeInterval: retryAfter.map { min($0, 60) } ?? backoff)
+    }
+
+    private func post(_ payload: Data) -> (Data?, Int?, (any Error)?, TimeInterval?) {
         var http = URLRequest(url: url, timeoutInterval: timeout)
         http.httpMethod = "POST"
         http.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let key = ProcessInfo.processInfo.environment["OPENAI_API_KEY"] {
             http.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
         }
-        http.httpBody = Data(JSONValue.object(members).compactText.utf8)
+        http.httpBody = payload
         let box = ResponseBox()
         let done = DispatchSemaphore(value: 0)
         URLSession.shared.dataTask(with: http) { data, response, error in
-            box.set(data: data, status: (response as? HTTPURLResponse)?.statusCode, error: error)
+            let http = response as? HTTPURLResponse
+            let retryAfter = http?.allHeaderFields.first { ($0.key as? String)?.lowercased() == "retry-after" }
+                .flatMap { ($0.value as? String).flatMap(TimeInterval.init) }
+            box.set(data: data, status: http?.statusCode, error: error, retryAfter: retryAfter)
             done.signal()
         }.resume()
         done.wait()
-        let (data, status, error) = box.get()
-        if let error { throw InferenceError.badRequest("\(url.absoluteString): \(error.localizedDescription)") }
-        guard let data, status == 200 else {
-            let body = data.map { String(decoding: $0.prefix(300), as: UTF8.self) } ?? ""
-            throw InferenceError.badRequest("\(url.absoluteString): HTTP \(status ?? 0) \(body)")
-        }
+        return box.get()
+    }
+
+    private func parse(_ data: Data) throws(EndpointError) -> ToolCallOutcome {
         let json: JSONValue
         do { json = try data.withUnsafeBytes { try JSONValue.parse($0) } } catch {
-            throw InferenceError.badRequest("\(url.absoluteString): the answer is not JSON (\(error))")
+            throw .badAnswer(url: url.absoluteString, reason: "the answer is not JSON (\(error))")
         }
         guard let message = json["choices"]?.elements?.first?["message"] else {
-            throw InferenceError.badRequest("\(url.absoluteString): the answer has no choices[0].message")
+            throw .badAnswer(url: url.absoluteString, reason: "the answer has no choices[0].message")
         }
         let calls = (message["tool_calls"]?.elements ?? []).compactMap { c -> ToolCallOutcome.Call? in
             guard let name = c["function"]?["name"]?.stringValue else { return nil }
@@ -80,10 +158,12 @@ private final class ResponseBox: @unchecked Sendable {
     private var data: Data?
     private var status: Int?
     private var error: (any Error)?
-    func set(data: Data?, status: Int?, error: (any Error)?) {
+    private var retryAfter: TimeInterval?
+    func set(data: Data?, status: Int?, error: (any Error)?, retryAfter: TimeInterval?) {
         self.data = data
         self.status = status
         self.error = error
+        self.retryAfter = retryAfter
     }
-    func get() -> (Data?, Int?, (any Error)?) { (data, status, error) }
+    func get() -> (Data?, Int?, (any Error)?, TimeInterval?) { (data, status, error, retryAfter) }
 }

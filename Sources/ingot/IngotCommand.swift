@@ -2,6 +2,7 @@ import ArgumentParser
 import BundleFormat
 import Chat
 import Checkpoint
+import Evaluation
 import Foundation
 import GGUF
 import Inference
@@ -33,6 +34,7 @@ extension IngotCommand {
 func exitStatus(for error: any Error) -> Int32 {
     switch error {
     case is ValidationError: 64
+    case let endpoint as EndpointError: endpoint.isRetryable ? 3 : 2
     case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError, is InferenceError,
         is GGUFError:
         2

@@ -54,11 +54,52 @@ struct EndpointTests {
             })
     }
 
-    @Test("an unreachable endpoint is a clear error")
+    @Test("an unreachable endpoint is a clear error worth retrying later (exit 3), after the retries")
     func unreachable() throws {
         let path = temporaryFolder() + "/requests.jsonl"
         try Self.line("Weather in Paris?", expected: #"{"tool_calls":[]}"#).write(toFile: path, atomically: true, encoding: .utf8)
-        let r = try runIngot(["eval", "toolcalls", "--endpoint", "http://127.0.0.1:1", "--toolcalls", path, "--quiet"])
-        #expect(r.status == 2 && r.err.contains("127.0.0.1:1"))
+        let r = try runIngot(["eval", "toolcalls", "--endpoint", "http://127.0.0.1:1", "--toolcalls", path, "--quiet", "--retries", "1"])
+        #expect(r.status == 3 && r.err.contains("127.0.0.1:1") && r.err.contains("2 attempts"), "\(r.err)")
+    }
+
+    @Test("429 and 5xx answers are retried (Retry-After honoured); a 400 is the input's fault (exit 2)")
+    func retries() throws {
+        let lines = [
+            Self.line("Weather in Paris?", expected: #"{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}"#),
+            Self.line("Say hi", expected: #"{"content":"hi","tool_calls":[]}"#),
+        ]
+        let path = temporaryFolder() + "/requests.jsonl"
+        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let answer: @Sendable (JSONValue) -> JSONValue = { request in
+            let text = request["messages"]?.elements?.last?["content"]?.stringValue ?? ""
+            return text.contains("Paris")
+                ? LocalChatServer.completion(content: nil, calls: [("get_weather", #"{"city":"Paris"}"#)])
+                : LocalChatServer.completion(content: "hi", calls: [])
+        }
+        let flaky = try LocalChatServer(status: { [429, 503, 200, 429, 200][min($0, 4)] }, respond: answer)
+        let r = try runIngot(["eval", "toolcalls", "--endpoint", flaky.url, "--toolcalls", path, "--json", "--quiet"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(try JSONValue.parse(r.out)["exact_match"]?.doubleValue == 1)
+        #expect(flaky.requests.count == 5)
+        let refusing = try LocalChatServer(status: { _ in 400 }, respond: answer)
+        let bad = try runIngot(["eval", "toolcalls", "--endpoint", refusing.url, "--toolcalls", path, "--quiet"])
+        #expect(bad.status == 2 && bad.err.contains("HTTP 400") && refusing.requests.count == 1, "\(bad.err)")
+    }
+
+    @Test("the body is the request plus the documented overrides: one stream key, no stream_options when not streaming")
+    func requestBody() throws {
+        let request =
+            #"{"messages":[{"role":"user","content":"Say hi"}],"stream":true,"stream_options":{"include_usage":true},"#
+            + #""temperature":0.6,"expected":{"content":"hi","tool_calls":[]}}"#
+        let path = temporaryFolder() + "/requests.jsonl"
+        try request.write(toFile: path, atomically: true, encoding: .utf8)
+        let server = try LocalChatServer { _ in LocalChatServer.completion(content: "hi", calls: []) }
+        let r = try runIngot(["eval", "toolcalls", "--endpoint", server.url, "--toolcalls", path, "--quiet"])
+        #expect(r.status == 0, "\(r.err)")
+        let sent = try #require(server.requests.first?.members)
+        #expect(sent.filter { $0.key == "stream" }.count == 1)
+        #expect(sent.first { $0.key == "stream" }?.value == .bool(false))
+        #expect(!sent.contains { $0.key == "stream_options" || $0.key == "expected" })
+        #expect(sent.first { $0.key == "temperature" }?.value.doubleValue == 0.6)
     }
 }

@@ -12,6 +12,8 @@ final class LocalChatServer: @unchecked Sendable {
     private(set) var port: UInt16
     private let fd: Int32
     private let respond: @Sendable (JSONValue) -> JSONValue
+    /// Fault injection: the HTTP status of the n-th request (0-based); 200 answers with `respond`.
+    private let status: @Sendable (Int) -> Int
     private let lock = NSLock()
     private var seen: [JSONValue] = []
 
@@ -21,8 +23,9 @@ final class LocalChatServer: @unchecked Sendable {
         return seen
     }
 
-    init(respond: @escaping @Sendable (JSONValue) -> JSONValue) throws {
+    init(status: @escaping @Sendable (Int) -> Int = { _ in 200 }, respond: @escaping @Sendable (JSONValue) -> JSONValue) throws {
         self.respond = respond
+        self.status = status
         port = 0
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
@@ -73,10 +76,14 @@ final class LocalChatServer: @unchecked Sendable {
         let body = Array(data[bodyStart!...])
         let request = (try? JSONValue.parse(String(decoding: body, as: UTF8.self))) ?? .null
         lock.lock()
+        let n = seen.count
         seen.append(request)
         lock.unlock()
-        let answer = Array(respond(request).compactText.utf8)
-        let header = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(answer.count)\r\nConnection: close\r\n\r\n"
+        let code = status(n)
+        let answer = Array((code == 200 ? respond(request) : .object([("error", .string("injected \(code)"))])).compactText.utf8)
+        let header =
+            "HTTP/1.1 \(code) \(code == 200 ? "OK" : "Error")\r\nContent-Type: application/json\r\nContent-Length: \(answer.count)\r\n"
+            + (code == 200 ? "" : "Retry-After: 0\r\n") + "Connection: close\r\n\r\n"
         let out = Array(header.utf8) + answer
         _ = out.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
     }

@@ -67,6 +67,8 @@ extension Ingot {
         @Option(name: .customLong("model"), help: "Model name to send to --endpoint.")
         var endpointModel: String?
 
+        @OptionGroup var endpointRetry: EndpointRetryOptions
+
         @OptionGroup var threading: ThreadingOptions
 
         @Option(
@@ -114,7 +116,11 @@ extension Ingot {
                 let bar = ProgressBar(label: "tool calls", total: requests.count, quiet: quiet || json, unit: "requests")
                 toolParity = try Self.toolCallParity(
                     requests: requests, reference: refEngine, referencePath: reference, candidate: candEngine, candidatePath: candidate,
-                    endpoint: try endpoint.map { try OpenAIEndpoint(base: $0, model: endpointModel, maxTokens: maxTokens) },
+                    endpoint: try endpoint.map {
+                        try OpenAIEndpoint(
+                            base: $0, model: endpointModel, maxTokens: maxTokens, timeout: endpointRetry.timeout,
+                            retries: endpointRetry.retries)
+                    },
                     maxTokens: maxTokens
                 ) { bar.update($0, total: requests.count) }
                 bar.finish()

@@ -24,6 +24,8 @@ extension Ingot {
         @Option(name: .customLong("model-name"), help: "Model name to send to --endpoint.")
         var endpointModel: String?
 
+        @OptionGroup var endpointRetry: EndpointRetryOptions
+
         @OptionGroup var threading: ThreadingOptions
 
         @Option(help: "JSONL of chat requests with expected answers.")
@@ -57,7 +59,10 @@ extension Ingot {
                     engine: try InferenceEngine(source: openWeights($0), threads: threading.threads), tokenizer: try loadTokenizer($0),
                     maxTokens: maxTokens)
             }
-            let server = try endpoint.map { try OpenAIEndpoint(base: $0, model: endpointModel, maxTokens: maxTokens) }
+            let server = try endpoint.map {
+                try OpenAIEndpoint(
+                    base: $0, model: endpointModel, maxTokens: maxTokens, timeout: endpointRetry.timeout, retries: endpointRetry.retries)
+            }
             let bar = ProgressBar(label: "tool calls", total: requests.count, quiet: quiet || json, unit: "requests")
             var comparisons: [ToolCallComparison] = []
             var generated = 0
