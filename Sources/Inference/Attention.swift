@@ -67,10 +67,22 @@ extension InferenceEngine {
         let direct = few ? (stored ?? (UnsafeRawPointer(wide!), INGOT_W_F32, 4)) : nil
         cache.layers[l].withUnsafeBufferPointer { cacheBuffer in
             let latents = cacheBuffer.baseAddress!
+            // Many tokens: the score and context products go through the engine's GEMM (docs/engine.md, "Run
+            // state"), the context one on the compressed latents transposed once for all heads.
+            var transposed: UnsafeMutablePointer<Float>?
+            if !few {
+                let lt = state.latentsT.reserve(r * total)
+                for s in 0..<total {
+                    for j in 0..<r { lt[j * total + s] = latents[s * lw + j] }
+                }
+                transposed = lt
+            }
+            let panelFloats = few ? 0 : Int(GEMM_NR * GEMM_KC)
             parallelBlocks(count: c.heads, block: 1, threads: threads) { worker, h0, h1 in
                 let scratch = state.workers[worker]
                 let qc = scratch.qcat.reserve(tokens * lw), sp = scratch.scores.reserve(tokens * total)
                 let cp = scratch.context.reserve(tokens * r)
+                let panel = scratch.panel.reserve(panelFloats)
                 for h in h0..<h1 {
                     let headOffset = h * (c.nopeDim + c.valueDim) * r
                     // q̃ = q_nope · W_UK (T × r), then the rotated q_rope beside it.
@@ -84,14 +96,34 @@ extension InferenceEngine {
                             k: c.nopeDim)
                     }
                     for t in 0..<tokens { (qc + t * lw + r).update(from: q + t * qWidth + h * qhd + c.nopeDim, count: c.ropeDim) }
-                    BLAS.sgemm(qc, lda: lw, latents, ldb: lw, transposeB: true, sp, ldc: total, m: tokens, n: total, k: lw)
+                    if transposed != nil {
+                        var scores = ingot_weight(
+                            kind: INGOT_W_F32, data: latents, scales: nil, rows: Int64(total), cols: Int64(lw), tile_rows: 0)
+                        ingot_gemm(&scores, qc, Int64(lw), sp, Int64(total), Int64(tokens), 0, Int64(total), panel, isa)
+                    } else {
+                        BLAS.sgemm(qc, lda: lw, latents, ldb: lw, transposeB: true, sp, ldc: total, m: tokens, n: total, k: lw)
+                    }
                     for t in 0..<tokens { softmaxCausal(sp + t * total, valid: start + t + 1, count: total, scale: scale) }
-                    BLAS.sgemm(sp, lda: total, latents, ldb: lw, transposeB: false, cp, ldc: r, m: tokens, n: r, k: total)
+                    if let lt = transposed {
+                        var context = ingot_weight(
+                            kind: INGOT_W_F32, data: lt, scales: nil, rows: Int64(r), cols: Int64(total), tile_rows: 0)
+                        ingot_gemm(&context, sp, Int64(total), cp, Int64(r), Int64(tokens), 0, Int64(r), panel, isa)
+                    } else {
+                        BLAS.sgemm(sp, lda: total, latents, ldb: lw, transposeB: false, cp, ldc: r, m: tokens, n: r, k: total)
+                    }
                     // o_h = context · W_UVᵀ into the head's columns.
                     if let direct {
                         ingot_dense_matmul(
                             direct.bytes + (headOffset + c.nopeDim * r) * direct.elementBytes, direct.kind, Int64(r), cp, Int64(r),
                             out + h * c.valueDim, Int64(c.heads * c.valueDim), Int64(tokens), 0, Int64(c.valueDim), isa)
+                    } else if let stored {
+                        // o_h = context · W_UVᵀ from kv_b's stored rows, through the GEMM.
+                        var values = ingot_weight(
+                            kind: stored.kind, data: stored.bytes + (headOffset + c.nopeDim * r) * stored.elementBytes, scales: nil,
+                            rows: Int64(c.valueDim), cols: Int64(r), tile_rows: 0)
+                        ingot_gemm(
+                            &values, cp, Int64(r), out + h * c.valueDim, Int64(c.heads * c.valueDim), Int64(tokens), 0,
+                            Int64(c.valueDim), panel, isa)
                     } else {
                         BLAS.sgemm(
                             cp, lda: r, wide! + headOffset + c.nopeDim * r, ldb: r, transposeB: true, out + h * c.valueDim,

@@ -67,12 +67,16 @@ final class RunState: @unchecked Sendable {
     final class Worker {
         let qcat = Buffer(), scores = Buffer(), context = Buffer()
         let input = Buffer(), gate = Buffer(), up = Buffer()
+        /// The GEMM's packed weight panel (attention products for many tokens).
+        let panel = Buffer()
     }
 
     /// The normed hidden rows, the attention's and the FFN's outputs [T × hidden].
     let normed = Buffer(), attention = Buffer(), ffn = Buffer()
     /// Attention: q's compressed form, q, the new latents, the heads' outputs, kv_b widened for many tokens.
     let compressedQ = Buffer(), q = Buffer(), latents = Buffer(), heads = Buffer(), kvB = Buffer()
+    /// Attention for many tokens: the cached compressed latents transposed [kv_lora_rank × positions].
+    let latentsT = Buffer()
     /// Dense MLP and shared experts: gate and up projections; the shared experts' output.
     let gate = Buffer(), up = Buffer(), shared = Buffer()
     /// MoE: router logits [T × experts], one token's scores and choice scores [experts], the routed experts' output
