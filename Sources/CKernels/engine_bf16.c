@@ -77,14 +77,6 @@ static inline float dp_step(float acc, uint16_t a, uint16_t b) {
     return f32_bits(u);
 }
 
-static inline float reduce16(const float a[16]) {
-    float s8[8], s4[4], s2[2];
-    for (int i = 0; i < 8; i++) s8[i] = a[i] + a[i + 8];
-    for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
-    for (int i = 0; i < 2; i++) s2[i] = s4[i] + s4[i + 2];
-    return s2[0] + s2[1];
-}
-
 static void bf16_portable(const uint16_t *w, int64_t cols, const uint16_t *x, int64_t ldx, float *y, int64_t ldy,
                           int64_t tokens, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
@@ -108,14 +100,6 @@ static void bf16_portable(const uint16_t *w, int64_t cols, const uint16_t *x, in
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 #define AVX512BF16_TARGET __attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl,avx512dq,avx2,fma")))
-
-AVX512_TARGET static inline float reduce512(__m512 v) {
-    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
 
 /* 32 BF16 values from p (lanes outside the mask read as +0). */
 AVX512_TARGET static inline __m512i load32(const uint16_t *p, __mmask32 m) {
@@ -203,26 +187,6 @@ AVX512_TARGET __attribute__((always_inline)) static inline void tile_emu(const u
     for (int i = 0; i < NR; i++)
         for (int k = 0; k < NT; k++) y[(t + k) * ldy + r + i] = reduce512(acc[i][k]);
 }
-
-#define TILE_SWITCH(fn, nr, nt, ...)                                                                                   \
-    switch ((nr) * 4 + (nt)) {                                                                                         \
-    case 5: fn(__VA_ARGS__, 1, 1); break;                                                                              \
-    case 6: fn(__VA_ARGS__, 1, 2); break;                                                                              \
-    case 7: fn(__VA_ARGS__, 1, 3); break;                                                                              \
-    case 8: fn(__VA_ARGS__, 1, 4); break;                                                                              \
-    case 9: fn(__VA_ARGS__, 2, 1); break;                                                                              \
-    case 10: fn(__VA_ARGS__, 2, 2); break;                                                                             \
-    case 11: fn(__VA_ARGS__, 2, 3); break;                                                                             \
-    case 12: fn(__VA_ARGS__, 2, 4); break;                                                                             \
-    case 13: fn(__VA_ARGS__, 3, 1); break;                                                                             \
-    case 14: fn(__VA_ARGS__, 3, 2); break;                                                                             \
-    case 15: fn(__VA_ARGS__, 3, 3); break;                                                                             \
-    case 16: fn(__VA_ARGS__, 3, 4); break;                                                                             \
-    case 17: fn(__VA_ARGS__, 4, 1); break;                                                                             \
-    case 18: fn(__VA_ARGS__, 4, 2); break;                                                                             \
-    case 19: fn(__VA_ARGS__, 4, 3); break;                                                                             \
-    default: fn(__VA_ARGS__, 4, 4); break;                                                                             \
-    }
 
 /* Token blocks, then 4-row × 4-token tiles over the worker's rows. */
 AVX512BF16_TARGET static void bf16_native(const uint16_t *w, int64_t cols, const uint16_t *x, int64_t ldx, float *y,

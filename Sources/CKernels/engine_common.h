@@ -1,6 +1,7 @@
 /* Sources/CKernels/engine_common.h: helpers shared by the engine's kernel files (private to CKernels). */
 #ifndef INGOT_ENGINE_COMMON_H
 #define INGOT_ENGINE_COMMON_H
+#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -43,4 +44,45 @@ static inline float f16_to_f32(uint16_t h) {
     memcpy(&f, &u, 4);
     return f;
 }
+/* Calls fn(..., NR, NT) for a tile of nr ≤ 4 rows and nt ≤ 4 tokens: the tile sizes are compile-time constants
+   of each instantiated tile function (engine_dense.c, engine_bf16.c). */
+#define TILE_SWITCH(fn, nr, nt, ...)                                                                                   \
+    switch ((nr) * 4 + (nt)) {                                                                                         \
+    case 5: fn(__VA_ARGS__, 1, 1); break;                                                                              \
+    case 6: fn(__VA_ARGS__, 1, 2); break;                                                                              \
+    case 7: fn(__VA_ARGS__, 1, 3); break;                                                                              \
+    case 8: fn(__VA_ARGS__, 1, 4); break;                                                                              \
+    case 9: fn(__VA_ARGS__, 2, 1); break;                                                                              \
+    case 10: fn(__VA_ARGS__, 2, 2); break;                                                                             \
+    case 11: fn(__VA_ARGS__, 2, 3); break;                                                                             \
+    case 12: fn(__VA_ARGS__, 2, 4); break;                                                                             \
+    case 13: fn(__VA_ARGS__, 3, 1); break;                                                                             \
+    case 14: fn(__VA_ARGS__, 3, 2); break;                                                                             \
+    case 15: fn(__VA_ARGS__, 3, 3); break;                                                                             \
+    case 16: fn(__VA_ARGS__, 3, 4); break;                                                                             \
+    case 17: fn(__VA_ARGS__, 4, 1); break;                                                                             \
+    case 18: fn(__VA_ARGS__, 4, 2); break;                                                                             \
+    case 19: fn(__VA_ARGS__, 4, 3); break;                                                                             \
+    default: fn(__VA_ARGS__, 4, 4); break;                                                                             \
+    }
+
+/* The 16 lanes summed pairwise (lane i + i+8, then + i+4, + i+2, + i+1): the fixed final reduction every dense kernel
+   variant shares, so they agree bit for bit (docs/engine.md, "Kernels and numerics"). */
+static inline float reduce16(const float a[16]) {
+    float s8[8], s4[4], s2[2];
+    for (int i = 0; i < 8; i++) s8[i] = a[i] + a[i + 8];
+    for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
+    for (int i = 0; i < 2; i++) s2[i] = s4[i] + s4[i + 2];
+    return s2[0] + s2[1];
+}
+
+/* reduce16 of an AVX-512 register (same order); only called from AVX-512 code. */
+__attribute__((target("avx512f"))) static inline float reduce512(__m512 v) {
+    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
 #endif

@@ -49,14 +49,6 @@ static inline float load_scalar(const void *w, int kind, int64_t i) {
     }
 }
 
-static inline float reduce16(const float a[16]) {
-    float s8[8], s4[4], s2[2];
-    for (int i = 0; i < 8; i++) s8[i] = a[i] + a[i + 8];
-    for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
-    for (int i = 0; i < 2; i++) s2[i] = s4[i] + s4[i + 2];
-    return s2[0] + s2[1];
-}
-
 static void dense_portable(const void *w, int kind, int64_t cols, const float *x, int64_t ldx, float *y, int64_t ldy,
                            int64_t tokens, int64_t r0, int64_t r1) {
     int64_t padded = (cols + 15) / 16 * 16;
@@ -87,14 +79,6 @@ AVX512_TARGET static inline __m512 load16_512(const void *w, int kind, int64_t i
     }
 }
 
-AVX512_TARGET static inline float reduce512(__m512 v) {
-    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
-
 /* One tile: NR rows × NT tokens (both ≤ 4, compile-time constants after inlining). */
 AVX512_TARGET __attribute__((always_inline)) static inline void tile512(const void *w, int kind, int64_t cols,
                                                                        const float *x, int64_t ldx, float *y,
@@ -122,26 +106,6 @@ AVX512_TARGET __attribute__((always_inline)) static inline void tile512(const vo
     for (int i = 0; i < NR; i++)
         for (int k = 0; k < NT; k++) y[(t + k) * ldy + r + i] = reduce512(acc[i][k]);
 }
-
-#define TILE_SWITCH(fn, nr, nt, ...)                                                                                   \
-    switch ((nr) * 4 + (nt)) {                                                                                         \
-    case 5: fn(__VA_ARGS__, 1, 1); break;                                                                              \
-    case 6: fn(__VA_ARGS__, 1, 2); break;                                                                              \
-    case 7: fn(__VA_ARGS__, 1, 3); break;                                                                              \
-    case 8: fn(__VA_ARGS__, 1, 4); break;                                                                              \
-    case 9: fn(__VA_ARGS__, 2, 1); break;                                                                              \
-    case 10: fn(__VA_ARGS__, 2, 2); break;                                                                             \
-    case 11: fn(__VA_ARGS__, 2, 3); break;                                                                             \
-    case 12: fn(__VA_ARGS__, 2, 4); break;                                                                             \
-    case 13: fn(__VA_ARGS__, 3, 1); break;                                                                             \
-    case 14: fn(__VA_ARGS__, 3, 2); break;                                                                             \
-    case 15: fn(__VA_ARGS__, 3, 3); break;                                                                             \
-    case 16: fn(__VA_ARGS__, 3, 4); break;                                                                             \
-    case 17: fn(__VA_ARGS__, 4, 1); break;                                                                             \
-    case 18: fn(__VA_ARGS__, 4, 2); break;                                                                             \
-    case 19: fn(__VA_ARGS__, 4, 3); break;                                                                             \
-    default: fn(__VA_ARGS__, 4, 4); break;                                                                             \
-    }
 
 AVX512_TARGET static void dense_avx512(const void *w, int kind, int64_t cols, const float *x, int64_t ldx, float *y,
                                        int64_t ldy, int64_t tokens, int64_t r0, int64_t r1) {

@@ -4,105 +4,96 @@
 enum BuiltinRecipes {
     /// (file name, YAML text), sorted by file name.
     static let files: [(name: String, text: String)] = [
-        (
-            "deepseek-v3.yaml",
-            #"""
-            # DeepSeek-V3 / R1: FP8 E4M3 128x128 blocks, 256 routed experts, group-limited routing (n_group 8).
-            recipe: deepseek-v3
-            description: DeepSeek-V3 family (FP8 block source)
-            applies_to:
-              model_type: [deepseek_v3]
-              quant_method: [fp8]
-            source:
-              format: fp8-block
-            quant_stage:
-              quant_modifiers:
-                QuantizationModifier:
-                  ignore: [lm_head, "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"]
-                  config_groups:
-                    group_0:
-                      targets: [Linear]
-                      weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
-                  grid: rtn
-            bundle:
-              layout: interleaved
-              rows: 8
-              compression: none
-            parity:
-              max_mean_kld: 0.02
-              min_same_top1: 0.95
-              min_tool_call_f1: 0.95
-              min_schema_accuracy: 0.95
-              min_routing_agreement: 0.9
-            """#
-        ),
-        (
-            "kimi-k2-instruct.yaml",
-            #"""
-            # Kimi K2 Instruct (0711 / 0905): FP8 E4M3 128x128 blocks with F32 weight_scale_inv (DeepSeek-V3
-            # convention). Quantizing it to INT4 dequantizes each block exactly first, then applies the RTN grid.
-            recipe: kimi-k2-instruct
-            description: Kimi K2 Instruct (FP8 block source)
-            applies_to:
-              model_type: [kimi_k2]
-              quant_method: [fp8]
-            source:
-              format: fp8-block
-            quant_stage:
-              quant_modifiers:
-                QuantizationModifier:
-                  ignore: [lm_head, "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"]
-                  config_groups:
-                    group_0:
-                      targets: [Linear]
-                      weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
-                  grid: rtn
-            bundle:
-              layout: interleaved
-              rows: 8
-              compression: none
-            parity:
-              max_mean_kld: 0.02
-              min_same_top1: 0.95
-              min_tool_call_f1: 0.95
-              min_schema_accuracy: 0.95
-              min_routing_agreement: 0.9
-            """#
-        ),
-        (
-            "kimi-k2-thinking.yaml",
-            #"""
-            # Kimi K2 Thinking: routed experts INT4 group-32 (compressed-tensors pack-quantized, QAT grid -7..7),
-            # everything else BF16. Also the recipe for quantizing a BF16 K2-architecture model into that form.
-            recipe: kimi-k2-thinking
-            description: Kimi K2 Thinking (INT4 routed experts, BF16 elsewhere)
-            applies_to:
-              model_type: [kimi_k2, deepseek_v3]
-              quant_method: [compressed-tensors, none]
-            source:
-              format: int4-pack-quantized
-            quant_stage:
-              quant_modifiers:
-                QuantizationModifier:
-                  ignore: [lm_head, "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"]
-                  config_groups:
-                    group_0:
-                      targets: [Linear]
-                      weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
-                  grid: qat
-            bundle:
-              layout: interleaved
-              rows: 8
-              compression: none
-            parity:
-              max_mean_kld: 0.001
-              min_same_top1: 0.99
-              min_tool_call_f1: 0.98
-              min_schema_accuracy: 0.98
-              min_routing_agreement: 0.95
-            gguf:
-              dense_type: bf16
-            """#
-        ),
+        ("deepseek-v3.yaml", #"""
+# DeepSeek-V3 / R1: FP8 E4M3 128x128 blocks, 256 routed experts, group-limited routing (n_group 8).
+recipe: deepseek-v3
+description: DeepSeek-V3 family (FP8 block source)
+applies_to:
+  model_type: [deepseek_v3]
+  quant_method: [fp8]
+source:
+  format: fp8-block
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      ignore: [lm_head, "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"]
+      config_groups:
+        group_0:
+          targets: [Linear]
+          weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
+      grid: rtn
+bundle:
+  layout: interleaved
+  rows: 8
+  compression: none
+parity:
+  max_mean_kld: 0.02
+  min_same_top1: 0.95
+  min_tool_call_f1: 0.95
+  min_schema_accuracy: 0.95
+  min_routing_agreement: 0.9
+"""#),
+        ("kimi-k2-instruct.yaml", #"""
+# Kimi K2 Instruct (0711 / 0905): FP8 E4M3 128x128 blocks with F32 weight_scale_inv (DeepSeek-V3
+# convention). Quantizing it to INT4 dequantizes each block exactly first, then applies the RTN grid.
+recipe: kimi-k2-instruct
+description: Kimi K2 Instruct (FP8 block source)
+applies_to:
+  model_type: [kimi_k2]
+  quant_method: [fp8]
+source:
+  format: fp8-block
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      ignore: [lm_head, "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"]
+      config_groups:
+        group_0:
+          targets: [Linear]
+          weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
+      grid: rtn
+bundle:
+  layout: interleaved
+  rows: 8
+  compression: none
+parity:
+  max_mean_kld: 0.02
+  min_same_top1: 0.95
+  min_tool_call_f1: 0.95
+  min_schema_accuracy: 0.95
+  min_routing_agreement: 0.9
+"""#),
+        ("kimi-k2-thinking.yaml", #"""
+# Kimi K2 Thinking: routed experts INT4 group-32 (compressed-tensors pack-quantized, QAT grid -7..7),
+# everything else BF16. Also the recipe for quantizing a BF16 K2-architecture model into that form.
+recipe: kimi-k2-thinking
+description: Kimi K2 Thinking (INT4 routed experts, BF16 elsewhere)
+applies_to:
+  model_type: [kimi_k2, deepseek_v3]
+  quant_method: [compressed-tensors, none]
+source:
+  format: int4-pack-quantized
+quant_stage:
+  quant_modifiers:
+    QuantizationModifier:
+      ignore: [lm_head, "re:.*self_attn.*", "re:.*shared_experts.*", "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"]
+      config_groups:
+        group_0:
+          targets: [Linear]
+          weights: {num_bits: 4, type: int, symmetric: true, strategy: group, group_size: 32}
+      grid: qat
+bundle:
+  layout: interleaved
+  rows: 8
+  compression: none
+parity:
+  max_mean_kld: 0.001
+  min_same_top1: 0.99
+  min_tool_call_f1: 0.98
+  min_schema_accuracy: 0.98
+  min_routing_agreement: 0.95
+gguf:
+  dense_type: bf16
+"""#),
     ]
 }
