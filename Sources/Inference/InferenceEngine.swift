@@ -110,7 +110,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// Final norm and lm_head for the positions `rows` of the T hidden rows in `h`: logits [rows.count × vocab].
     /// Positions outside `rows` are never normed nor multiplied (perplexity scores only the second half of a chunk).
-    func head(_ h: [Float], rows: Range<Int>, dropPages: Bool = false, state: RunState) -> [Float] {
+    func head(_ h: [Float], rows: Range<Int>, state: RunState) -> [Float] {
         let hd = config.hidden, n = rows.count
         guard n > 0 else { return [] }
         let x = state.normed.reserve(n * hd)
@@ -119,7 +119,7 @@ public final class InferenceEngine: @unchecked Sendable {
         var logits = [Float](repeating: 0, count: n * config.vocab)
         logits.withUnsafeMutableBufferPointer { lp in
             lmHead.apply(
-                x, tokens: n, into: lp.baseAddress!, threads: threads, dropPages: dropPages, activations: config.int4Activations,
+                x, tokens: n, into: lp.baseAddress!, threads: threads, activations: config.int4Activations,
                 isa: config.isa)
         }
         return logits

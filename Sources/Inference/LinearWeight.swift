@@ -25,28 +25,17 @@ public struct LinearWeight: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     /// Keeps an owned buffer alive (decompressed experts); nil for mapped weights.
     let owner: AnyObject?
-    /// Drops the mapped pages of rows [r0, r1) (dense mapped weights).
-    let release: (@Sendable (Int, Int) -> Void)?
     /// True for a BF16 weight that keeps f32 activations in the q8_0 mode too: the MoE router, which llama.cpp's
     /// converter stores in F32 (docs/engine.md, "Kernels and numerics").
     public private(set) var keepsF32Activations = false
 
-    init(
-        name: String, rows: Int, cols: Int, storage: Storage, bytes: UnsafeRawBufferPointer, owner: AnyObject? = nil,
-        mapping: MappedFile? = nil
-    ) {
+    init(name: String, rows: Int, cols: Int, storage: Storage, bytes: UnsafeRawBufferPointer, owner: AnyObject? = nil) {
         self.name = name
         self.rows = rows
         self.cols = cols
         self.storage = storage
         self.bytes = bytes
         self.owner = owner
-        if let mapping, let base = mapping.bytes.baseAddress, let start = bytes.baseAddress, rows > 0 {
-            let offset = start - base, rowBytes = bytes.count / rows
-            release = { r0, r1 in mapping.release(offset: offset + r0 * rowBytes, count: (r1 - r0) * rowBytes) }
-        } else {
-            release = nil
-        }
     }
 
     /// This weight with f32 activations in every mode (see ``keepsF32Activations``).
@@ -73,14 +62,12 @@ public struct LinearWeight: @unchecked Sendable {
     /// `y[t, r] = Σ_j x[t, j] · W[r, j]` for `tokens` rows of x (each `cols` long) into y (each `rows` long), with
     /// up to `threads` workers over row blocks. Dense weights: blocked f32 conversion + sgemm; INT4: the C kernels
     /// on the packed data (no f32 copy of the matrix).
-    /// `dropPages`: release each block's source pages once used (layer-streamed evaluation of the huge global
-    /// matrices); only dense mapped weights have pages to drop.
     /// `activations`: `.q8_0` is llama.cpp's arithmetic: Q8_0 activations for INT4 weights, BF16-rounded activations
-    /// with VDPBF16PS arithmetic for dense BF16 weights (``applyBF16(_:tokens:into:threads:dropPages:isa:)``); F16,
+    /// with VDPBF16PS arithmetic for dense BF16 weights (``applyBF16(_:tokens:into:threads:isa:)``); F16,
     /// F32 and FP8 weights always use f32.
     /// `isa`: the highest instruction set the dense kernels may use (tests force the lower ones).
     public func apply(
-        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1, dropPages: Bool = false,
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1,
         activations: Int4Activations = .f32, isa: KernelISA = .best
     ) {
         guard tokens > 0, rows > 0 else { return }
@@ -89,7 +76,7 @@ public struct LinearWeight: @unchecked Sendable {
             return
         }
         if roundsActivationsToBF16, activations == .q8_0 {
-            applyBF16(x, tokens: tokens, into: y, threads: threads, dropPages: dropPages, isa: isa)
+            applyBF16(x, tokens: tokens, into: y, threads: threads, isa: isa)
             return
         }
         if let weight = gemmWeight, tokens >= (isInt4 ? DenseKernel.int4GemmTokens : DenseKernel.directTokens + 1) {
@@ -104,7 +91,6 @@ public struct LinearWeight: @unchecked Sendable {
                 ingot_gemm(
                     &w, x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end),
                     panel.assumingMemoryBound(to: Float.self), isa.rawValue)
-                if dropPages { release?(begin, end) }
             }
             return
         }
@@ -134,7 +120,6 @@ public struct LinearWeight: @unchecked Sendable {
             parallelBlocks(count: rows, block: 64, threads: threads) { begin, end in
                 ingot_dense_matmul(
                     w, kind, Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), isa.rawValue)
-                if dropPages { release?(begin, end) }
             }
         case .fp8Block:
             // Row blocks widened to f32 (value × its block's scale_inv), then the same kernels as an F32 weight, so
@@ -164,7 +149,6 @@ public struct LinearWeight: @unchecked Sendable {
                             panel.assumingMemoryBound(to: Float.self),
                             isa.rawValue)
                     }
-                    if dropPages { release?(r0, r1) }
                     r0 = r1
                 }
             }
@@ -229,7 +213,7 @@ public struct LinearWeight: @unchecked Sendable {
     /// elsewhere); for more, the rounded activations go through the f32 GEMM (the products are exact in f32 either
     /// way, only the order of the sums differs, and VDPBF16PS is slower than f32 FMA here for many tokens).
     func applyBF16(
-        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, dropPages: Bool,
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int,
         isa: KernelISA
     ) {
         let cols = self.cols, rows = self.rows, n = tokens * cols
@@ -242,14 +226,13 @@ public struct LinearWeight: @unchecked Sendable {
             ingot_dense_widen(xb, INGOT_W_BF16, 0, Int64(n), rounded)
             var exact = self
             exact.keepsF32Activations = true
-            exact.apply(rounded, tokens: tokens, into: y, threads: threads, dropPages: dropPages, activations: .f32, isa: isa)
+            exact.apply(rounded, tokens: tokens, into: y, threads: threads, activations: .f32, isa: isa)
             return
         }
         let w = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
         parallelBlocks(count: rows, block: 64, threads: threads) { begin, end in
             ingot_bf16_dot_matmul(
                 w, Int64(cols), xb, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), isa.rawValue)
-            if dropPages { release?(begin, end) }
         }
     }
 

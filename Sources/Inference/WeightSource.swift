@@ -108,7 +108,7 @@ public final class StoreWeights<Store: ModelStore>: WeightSource, Sendable {
             }
             switch info.dtype {
             case .bf16, .f16, .f32:
-                return LinearWeight(name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: w.bytes, mapping: w.mapping)
+                return LinearWeight(name: module, rows: rows, cols: cols, storage: .dense(info.dtype), bytes: w.bytes)
             case .f8E4M3:
                 let scaleName = address.with(part: .weightScaleInv).name
                 guard let s = store.tensor(address.with(part: .weightScaleInv)) else {
