@@ -1,6 +1,7 @@
 import BundleFormat
 import Checkpoint
 import Foundation
+import Synchronization
 import TensorIO
 import TestSupport
 import Testing
@@ -34,6 +35,18 @@ struct BundleTests {
         let back = temporaryFolder() + "/back"
         try BundleUnpacker.unpack(bundle: bundle, output: back)
         try sameTree(source, back)
+    }
+
+    @Test("unpack's progress never passes its total (each expert counted once)", arguments: [false, true])
+    func unpackProgressBounded(compressed: Bool) throws {
+        let bundle = try repack(try tinyCheckpoint(seed: 22), .init(compression: compressed ? .zstd(level: 3) : .none))
+        let seen = Mutex<[(Int, Int)]>([])
+        try BundleUnpacker.unpack(bundle: bundle, output: temporaryFolder() + "/back") { done, total in
+            seen.withLock { $0.append((done, total)) }
+        }
+        let reports = seen.withLock { $0 }
+        #expect(!reports.isEmpty)
+        #expect(reports.allSatisfy { $0.0 <= $0.1 })
     }
 
     @Test("dense tensors copied in the kernel (copy_file_range) or through buffers give the same bundle")
