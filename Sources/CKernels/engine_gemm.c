@@ -18,6 +18,8 @@
 #define NR GEMM_NR
 #define KC GEMM_KC
 #define INT4_BLOCK_ROWS 16
+#define INT4_KB 256 /* columns per dequantized block of the AVX-512 INT4 path */
+#define INT4_TB 24  /* tokens whose lane sums that path keeps at a time */
 
 /* ---------- packing: panel[kk * NR + i] = W[r0 + i][k0 + kk] as f32 (rows ≥ nr are 0) ---------- */
 
@@ -167,19 +169,22 @@ AVX2_TARGET static void dequant_avx2(const ingot_weight *w, int64_t r0, int64_t 
 }
 
 #define AVX512_DQ_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-AVX512_DQ_TARGET static void dequant_avx512(const ingot_weight *w, int64_t r0, int64_t r1, float *out) {
-    const int64_t groups = w->cols / 32;
+/* Rows [r0, r1), groups [g0, g1) (columns 32·g0 ..< 32·g1) into out, row-major with row stride ld. */
+AVX512_DQ_TARGET static void dequant_avx512(const ingot_weight *w, int64_t r0, int64_t r1, int64_t g0, int64_t g1,
+                                            float *out, int64_t ld) {
     const int ct = w->kind == INGOT_W_INT4_CT;
-    const __m512i eight = _mm512_set1_epi32(8);
+    /* u − 8 for u = 0 … 15. */
+    const __m512 level = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t r = r0; r < r1; r++) {
         row_groups rg = row_groups_of(w, r);
-        float *o = out + (r - r0) * w->cols;
-        for (int64_t g = 0; g < groups; g++, o += 32) {
+        float *o = out + (r - r0) * ld;
+        for (int64_t g = g0; g < g1; g++, o += 32) {
             __m128i a, b;
             group_levels(rg.data + g * rg.stride, ct, &a, &b);
-            __m512 scale = _mm512_set1_ps(group_scale(&rg, g));
-            _mm512_storeu_ps(o, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(a), eight))));
-            _mm512_storeu_ps(o + 16, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b), eight))));
+            /* scale × (u − 8) for the 16 levels (each product exact in f32), then looked up per element. */
+            __m512 scaled = _mm512_mul_ps(_mm512_set1_ps(group_scale(&rg, g)), level);
+            _mm512_storeu_ps(o, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(a), scaled));
+            _mm512_storeu_ps(o + 16, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(b), scaled));
         }
     }
 }
@@ -205,7 +210,7 @@ void ingot_int4_dequant_rows(const ingot_weight *w, int64_t r0, int64_t r1, floa
     int level = ingot_engine_isa();
     if (isa < level) level = isa;
     if (level >= INGOT_ISA_AVX512)
-        dequant_avx512(w, r0, r1, out);
+        dequant_avx512(w, r0, r1, 0, w->cols / 32, out, w->cols);
     else if (level >= INGOT_ISA_AVX2)
         dequant_avx2(w, r0, r1, out);
     else
@@ -213,13 +218,81 @@ void ingot_int4_dequant_rows(const ingot_weight *w, int64_t r0, int64_t r1, floa
 }
 
 int64_t ingot_gemm_scratch_floats(const ingot_weight *w) {
-    int64_t panel = (int64_t)NR * KC, rows = (int64_t)INT4_BLOCK_ROWS * w->cols;
-    return panel > rows ? panel : rows;
+    int64_t panel = (int64_t)NR * KC, rows = (int64_t)INT4_BLOCK_ROWS * w->cols,
+            blocked = (int64_t)INT4_BLOCK_ROWS * INT4_KB + (int64_t)INT4_BLOCK_ROWS * INT4_TB * 16;
+    int64_t most = panel > rows ? panel : rows;
+    return most > blocked ? most : blocked;
+}
+
+/* ---------- AVX-512 INT4: the dense kernel's order, blocked so that its operands stay in L1 ---------- */
+/* ingot_dense_matmul keeps 16 lane sums per (row, token) over the whole row and reduces them at the end. Here the
+   16 rows are dequantized INT4_KB columns at a time and the lane sums are kept in memory between column blocks
+   (INT4_TB tokens at a time), so the weights and activations a tile reads come from L1 instead of L2. Every
+   lane sum sees the same FMAs in the same order, so the result is bit-identical to the unblocked kernel. */
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+AVX512_TARGET __attribute__((always_inline)) static inline void int4_tile512(const float *block, int kb,
+                                                                            const float *x, int64_t ldx,
+                                                                            __m512 *lanes, int first, int r,
+                                                                            int t, int NR4, int NT4) {
+    __m512 acc[4][6];
+    for (int i = 0; i < NR4; i++)
+        for (int k = 0; k < NT4; k++) acc[i][k] = first ? _mm512_setzero_ps() : lanes[(r + i) * INT4_TB + t + k];
+    for (int j = 0; j < kb; j += 16) {
+        __m512 wv[4], xv[6];
+        for (int i = 0; i < NR4; i++) wv[i] = _mm512_load_ps(block + (int64_t)(r + i) * INT4_KB + j);
+        for (int k = 0; k < NT4; k++) xv[k] = _mm512_loadu_ps(x + (t + k) * ldx + j);
+        for (int i = 0; i < NR4; i++)
+            for (int k = 0; k < NT4; k++) acc[i][k] = _mm512_fmadd_ps(wv[i], xv[k], acc[i][k]);
+    }
+    for (int i = 0; i < NR4; i++)
+        for (int k = 0; k < NT4; k++) lanes[(r + i) * INT4_TB + t + k] = acc[i][k];
+}
+
+AVX512_TARGET static void int4_gemm_avx512(const ingot_weight *w, const float *x, int64_t ldx, float *y,
+                                           int64_t ldy, int64_t tokens, int64_t row_begin, int64_t row_end,
+                                           float *scratch) {
+    float *block = scratch;
+    __m512 *lanes = (__m512 *)(scratch + INT4_BLOCK_ROWS * INT4_KB);
+    const int64_t groups = w->cols / 32;
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += INT4_BLOCK_ROWS) {
+        int nr = (int)(row_end - r0 < INT4_BLOCK_ROWS ? row_end - r0 : INT4_BLOCK_ROWS);
+        for (int64_t t0 = 0; t0 < tokens; t0 += INT4_TB) {
+            int nt = (int)(tokens - t0 < INT4_TB ? tokens - t0 : INT4_TB);
+            for (int64_t g0 = 0; g0 < groups; g0 += INT4_KB / 32) {
+                int64_t g1 = groups - g0 < INT4_KB / 32 ? groups : g0 + INT4_KB / 32;
+                int kb = (int)(g1 - g0) * 32;
+                dequant_avx512(w, r0, r0 + nr, g0, g1, block, INT4_KB);
+                const float *xk = x + t0 * ldx + g0 * 32;
+                for (int r = 0; r < nr; r += 4) {
+                    int nrr = nr - r < 4 ? nr - r : 4;
+                    if (nrr == 4) { /* 4 rows × 6 tokens: 24 accumulators */
+                        int t = 0;
+                        for (; t + 6 <= nt; t += 6) int4_tile512(block, kb, xk, ldx, lanes, g0 == 0, r, t, 4, 6);
+                        switch (nt - t) {
+                        case 5: int4_tile512(block, kb, xk, ldx, lanes, g0 == 0, r, t, 4, 5); break;
+                        case 4: int4_tile512(block, kb, xk, ldx, lanes, g0 == 0, r, t, 4, 4); break;
+                        case 3: int4_tile512(block, kb, xk, ldx, lanes, g0 == 0, r, t, 4, 3); break;
+                        case 2: int4_tile512(block, kb, xk, ldx, lanes, g0 == 0, r, t, 4, 2); break;
+                        case 1: int4_tile512(block, kb, xk, ldx, lanes, g0 == 0, r, t, 4, 1); break;
+                        default: break;
+                        }
+                        continue;
+                    }
+                    for (int t = 0; t < nt; t += 4) {
+                        int ntt = nt - t < 4 ? nt - t : 4;
+                        TILE_SWITCH(int4_tile512, nrr, ntt, block, kb, xk, ldx, lanes, g0 == 0, r, t)
+                    }
+                }
+            }
+            for (int i = 0; i < nr; i++)
+                for (int k = 0; k < nt; k++) y[(t0 + k) * ldy + r0 + i] = reduce512(lanes[i * INT4_TB + k]);
+        }
+    }
 }
 
 /* ---------- AVX-512 packing of dense rows: 16 × 16 blocks transposed in registers ---------- */
-
-#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
 AVX512_TARGET static inline __m512 load_row16(const ingot_weight *w, int64_t r, int64_t k) {
     const int64_t i = r * w->cols + k;
@@ -380,6 +453,10 @@ void ingot_gemm(const ingot_weight *w, const float *x, int64_t ldx, float *y, in
     if (w->kind == INGOT_W_INT4_CT || w->kind == INGOT_W_INT4_TILES) {
         /* A routed expert meets few tokens: dequantize INT4_BLOCK_ROWS rows once (row-major, vectorized), then the
            dense kernel multiplies them with every token from cache. */
+        if (level >= INGOT_ISA_AVX512) {
+            int4_gemm_avx512(w, x, ldx, y, ldy, tokens, row_begin, row_end, panel);
+            return;
+        }
         for (int64_t r0 = row_begin; r0 < row_end; r0 += INT4_BLOCK_ROWS) {
             int64_t r1 = row_end - r0 < INT4_BLOCK_ROWS ? row_end : r0 + INT4_BLOCK_ROWS;
             ingot_int4_dequant_rows(w, r0, r1, panel, level);

@@ -1,5 +1,6 @@
 import Foundation
 public import Inference
+import TensorIO
 
 /// Perplexity as llama.cpp's `llama-perplexity` defines it: the token stream is cut into chunks of n_ctx tokens,
 /// each chunk is evaluated on its own (fresh context), and only the second half of each chunk is scored: positions
@@ -20,12 +21,22 @@ public enum Perplexity {
 
     /// Log-probabilities of one logits row in float64 (max-subtracted log-sum-exp).
     public static func logSoftmax(_ row: UnsafeBufferPointer<Float>) -> [Double] {
+        let lse = logSumExp(row)
+        return row.map { Double($0) - lse }
+    }
+
+    /// log Σ exp(row) in float64, the maximum subtracted first.
+    public static func logSumExp(_ row: UnsafeBufferPointer<Float>) -> Double {
         var m = -Float.infinity
         for v in row { m = max(m, v) }
         var sum = 0.0
         for v in row { sum += Foundation.exp(Double(v - m)) }
-        let lse = Double(m) + Foundation.log(sum)
-        return row.map { Double($0) - lse }
+        return Double(m) + Foundation.log(sum)
+    }
+
+    /// −log p(target) of one logits row: exactly `-logSoftmax(row)[target]`, without the row of log-probabilities.
+    public static func negativeLogLikelihood(_ row: UnsafeBufferPointer<Float>, target: Int) -> Double {
+        logSumExp(row) - Double(row[target])
     }
 }
 
@@ -111,15 +122,21 @@ extension InferenceEngine {
         // Only the scored positions' logits are computed: row i is position first + i.
         let scored = Perplexity.scoredPositions(ctx: ctx)
         // Streamed mode evaluates all chunks together; normal mode one at a time (memory: one chunk's logits).
+        // Rows are scored in parallel (docs/engine.md, "Threads"), then added in position order.
+        var nll = [Double](repeating: 0, count: scored.count)
         let score: (Range<Int>, [Float]) -> Void = { c, logits in
             logits.withUnsafeBufferPointer { lp in
-                for j in scored {
-                    let i = j - first
-                    let row = UnsafeBufferPointer(rebasing: lp[(i * vocab)..<((i + 1) * vocab)])
-                    let target = tokens[c.lowerBound + j + 1]
-                    acc.add(-Perplexity.logSoftmax(row)[target])
+                nll.withUnsafeMutableBufferPointer { out in
+                    let out = UnsafeTransfer(out), lp = UnsafeTransfer(lp)
+                    parallelBlocks(count: scored.count, block: 1, threads: self.threads) { begin, end in
+                        for i in begin..<end {
+                            let row = UnsafeBufferPointer(rebasing: lp.value[(i * vocab)..<((i + 1) * vocab)])
+                            out.value[i] = Perplexity.negativeLogLikelihood(row, target: tokens[c.lowerBound + first + i + 1])
+                        }
+                    }
                 }
             }
+            for value in nll { acc.add(value) }
             running.append(acc.perplexity)
         }
         if streamLayers {

@@ -3,6 +3,7 @@ internal import CKernels
 import Checkpoint
 import Dispatch
 import Foundation
+import TensorIO
 
 /// `make bench-engine`'s measurements: INT4 matrix-vector throughput on a bundle's expert projections, against a
 /// STREAM-style copy measured in the same run, and against the read ceiling: the same bytes read by a loop that

@@ -391,6 +391,8 @@ import Testing
         .init(rows: 13, cols: 64, tokens: 5, tileRows: 8), .init(rows: 37, cols: 96, tokens: 17, tileRows: 8),
         .init(rows: 70, cols: 256, tokens: 40, tileRows: 16, r0: 3, r1: 69), .init(rows: 9, cols: 32, tokens: 1, tileRows: 8),
         .init(rows: 21, cols: 288, tokens: 4, tileRows: 4, r0: 17), .init(rows: 5, cols: 544, tokens: 7, tileRows: 8, r0: 1, r1: 4),
+        // The AVX-512 path's column blocks (256) with a tail and its token blocks (24) with a tail of 5.
+        .init(rows: 35, cols: 800, tokens: 29, tileRows: 8, r0: 2),
     ]
 
     @Test(arguments: int4Shapes)
