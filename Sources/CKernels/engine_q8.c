@@ -1,6 +1,6 @@
 /* Sources/CKernels/engine_q8.c: the engine's opt-in INT4 kernels on Q8_0-quantized activations.
 
-   The default kernels (engine.c) multiply the exact f32 weights s × (u − 8) with f32 activations; they are
+   The default kernels (engine_gemm.c) multiply the exact f32 weights s × (u − 8) with f32 activations; they are
    compute-bound at ≈ 0.2 × this machine's memory bandwidth. These kernels quantize the activations first, exactly as
    llama.cpp's CPU backend does for Q4_0 × Q8_0 (its AVX2 quantize_row_q8_0), and then work in integers:
 

@@ -60,8 +60,8 @@ public struct LinearWeight: @unchecked Sendable {
     }
 
     /// `y[t, r] = Σ_j x[t, j] · W[r, j]` for `tokens` rows of x (each `cols` long) into y (each `rows` long), with
-    /// up to `threads` workers over row blocks. Dense weights: blocked f32 conversion + sgemm; INT4: the C kernels
-    /// on the packed data (no f32 copy of the matrix).
+    /// up to `threads` workers over row blocks. Dense weights: the direct kernel up to 16 tokens, the panel GEMM above;
+    /// exact INT4: dequantized 16 rows at a time by the GEMM (never an f32 copy of the whole matrix).
     /// `activations`: `.q8_0` is llama.cpp's arithmetic: Q8_0 activations for INT4 weights, BF16-rounded activations
     /// with VDPBF16PS arithmetic for dense BF16 weights (``applyBF16(_:tokens:into:threads:isa:)``); F16,
     /// F32 and FP8 weights always use f32.
@@ -79,39 +79,14 @@ public struct LinearWeight: @unchecked Sendable {
             applyBF16(x, tokens: tokens, into: y, threads: threads, isa: isa)
             return
         }
-        if let weight = gemmWeight, tokens >= (isInt4 ? DenseKernel.int4GemmTokens : DenseKernel.directTokens + 1) {
-            // Many tokens: each weight panel widened or dequantized once, then multiplied with every token.
-            let cols = self.cols, rows = self.rows
-            var descriptor = weight
-            let scratch = Int(ingot_gemm_scratch_floats(&descriptor))
-            parallelBlocks(count: rows, block: Int(GEMM_NR), threads: threads) { begin, end in
-                let panel = UnsafeMutableRawPointer.allocate(byteCount: scratch * 4, alignment: 64)
-                defer { panel.deallocate() }
-                var w = weight
-                ingot_gemm(
-                    &w, x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end),
-                    panel.assumingMemoryBound(to: Float.self), isa.rawValue)
-            }
-            return
-        }
         switch storage {
-        case .int4Packed(let scales):
-            let packed = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let s = scales.baseAddress!.assumingMemoryBound(to: UInt16.self)
-            let cols = self.cols, rows = self.rows
-            parallelBlocks(count: rows, block: 16, threads: threads) { r0, r1 in
-                ingot_int4_ct_matmul(
-                    packed, s, Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(r0), Int64(r1), isa == .portable ? 1 : 0)
-            }
-        case .int4Tiles(let tileRows):
-            let tiles = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let cols = self.cols, rows = self.rows
-            let blocks = (rows + tileRows - 1) / tileRows
-            parallelBlocks(count: blocks, block: 2, threads: threads) { b0, b1 in
-                ingot_int4_tiles_matmul(
-                    tiles, Int64(tileRows), Int64(rows), Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens),
-                    Int64(b0), Int64(b1), isa == .portable ? 1 : 0)
-            }
+        case .int4Packed, .int4Tiles:
+            // Exact INT4, any number of tokens: 16 rows dequantized once (exact), then multiplied with every token
+            // (faster than dequantizing per token even for one token).
+            gemm(x, tokens: tokens, into: y, threads: threads, isa: isa)
+        case .dense where tokens > DenseKernel.directTokens:
+            // Many tokens: each weight panel widened once, then multiplied with every token.
+            gemm(x, tokens: tokens, into: y, threads: threads, isa: isa)
         case .dense(let dtype):
             let kind = DenseKernel.kind(dtype)
             let w = bytes.baseAddress!, cols = self.cols, rows = self.rows
@@ -152,6 +127,22 @@ public struct LinearWeight: @unchecked Sendable {
                     r0 = r1
                 }
             }
+        }
+    }
+
+    /// ``apply(_:tokens:into:threads:activations:isa:)`` through the C GEMM (engine_gemm.c), workers over row blocks.
+    private func gemm(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, isa: KernelISA) {
+        guard let weight = gemmWeight else { return }
+        let cols = self.cols, rows = self.rows
+        var descriptor = weight
+        let scratch = Int(ingot_gemm_scratch_floats(&descriptor))
+        parallelBlocks(count: rows, block: Int(GEMM_NR), threads: threads) { begin, end in
+            let panel = UnsafeMutableRawPointer.allocate(byteCount: scratch * 4, alignment: 64)
+            defer { panel.deallocate() }
+            var w = weight
+            ingot_gemm(
+                &w, x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end),
+                panel.assumingMemoryBound(to: Float.self), isa.rawValue)
         }
     }
 
@@ -330,9 +321,6 @@ public enum KernelISA: Int32, Sendable, CaseIterable, Comparable, CustomStringCo
 enum DenseKernel {
     /// Up to this many tokens the direct kernel reads the stored dense weights once; above, the GEMM packs panels.
     static let directTokens = 16
-    /// From this many tokens on, exact-mode INT4 weights go through the GEMM (dequantized once per panel) rather
-    /// than the INT4 kernels (which dequantize for every token).
-    static let int4GemmTokens = 4
 
     /// The C kernels' element kind of a dense dtype.
     static func kind(_ dtype: DType) -> Int32 {

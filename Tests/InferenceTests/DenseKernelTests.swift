@@ -393,6 +393,9 @@ import Testing
         .init(rows: 21, cols: 288, tokens: 4, tileRows: 4, r0: 17), .init(rows: 5, cols: 544, tokens: 7, tileRows: 8, r0: 1, r1: 4),
         // The AVX-512 path's column blocks (256) with a tail and its token blocks (24) with a tail of 5.
         .init(rows: 35, cols: 800, tokens: 29, tileRows: 8, r0: 2),
+        // Decode and small batches (every exact INT4 product goes through the GEMM).
+        .init(rows: 1, cols: 32, tokens: 1, tileRows: 8), .init(rows: 13, cols: 256, tokens: 2, tileRows: 8),
+        .init(rows: 33, cols: 64, tokens: 3, tileRows: 8),
     ]
 
     @Test(arguments: int4Shapes)

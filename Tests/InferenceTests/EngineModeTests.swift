@@ -57,7 +57,7 @@ import Testing
         let source = try openWeights(bundle)
         #expect(source is BundleWeights)
         let fromBundle = try InferenceEngine(source: source).logits(tokens)
-        // Both INT4 kernels perform the same f32 operations in the same order (Sources/CKernels/engine.c).
+        // Both layouts dequantize to the same f32 weights, multiplied in one order (docs/engine.md, "Kernels and numerics").
         #expect(fromBundle == fromCheckpoint)
         let streamed = try InferenceEngine(source: source).logitsStreamed([tokens])
         #expect(streamed[0] == fromCheckpoint)

@@ -51,8 +51,17 @@ import Testing
         }
     }
 
-    /// The exact kernels' shapes plus one K2-sized row length.
-    static let cases: [Int4KernelTests.Case] = Int4KernelTests.cases + [.init(rows: 24, cols: 2048, tokens: 1)]
+    struct Case: CustomStringConvertible, Sendable {
+        let rows: Int, cols: Int, tokens: Int
+        var description: String { "\(rows)x\(cols) t\(tokens)" }
+    }
+
+    /// Odd shapes (a row, a partial tile block, several tokens) plus one K2-sized row length.
+    static let cases: [Case] = [
+        .init(rows: 1, cols: 32, tokens: 1), .init(rows: 7, cols: 96, tokens: 1), .init(rows: 8, cols: 64, tokens: 3),
+        .init(rows: 13, cols: 256, tokens: 2), .init(rows: 64, cols: 128, tokens: 17), .init(rows: 33, cols: 32, tokens: 5),
+        .init(rows: 24, cols: 2048, tokens: 1),
+    ]
 
     /// Every kernel variant on the same data: (ct portable = the reference, ct AVX2, tiles AVX2, tiles portable).
     static func run(q: [Int8], scales: [UInt16], x: [Float], rows: Int, cols: Int, tokens: Int) -> (reference: [Float], others: [[Float]]) {
@@ -106,7 +115,7 @@ import Testing
     }
 
     @Test(arguments: cases)
-    func layoutsAndPathsAgree(c: Int4KernelTests.Case) throws {
+    func layoutsAndPathsAgree(c: Case) throws {
         var rng = SplitMix64(seed: UInt64(c.rows * 7919 + c.cols + c.tokens))
         let groups = c.cols / 32
         let q: [Int8] = (0..<(c.rows * c.cols)).map { _ in Int8(Int(rng.next() % 16) - 8) }

@@ -28,22 +28,6 @@ void ingot_bf16_scale_stats(const uint16_t *bits, size_t n, const uint8_t *fp16_
 /* NaN and infinity counts of `n` values: width 2 = BF16, 3 = F16 (2 bytes), 4 = F32. */
 void ingot_nonfinite(const void *values, size_t n, int kind, int64_t *nan, int64_t *infinite);
 
-/* ---- inference engine (engine.c) ---- */
-
-/* y[t * ldy + r] = Σ_j (scale[r][j/32] × (u[r][j] − 8)) · x[t * ldx + j] for rows r in [row_begin, row_end) and
-   tokens t < tokens, over a compressed-tensors pack-quantized INT4 matrix (`packed`: rows × cols/2 bytes,
-   little-endian I32 words, element j at bits 4(j mod 8) of word j/8; `scales`: BF16 [rows, cols/32]). The
-   operation order is fixed (see engine.c), so this and ingot_int4_tiles_matmul agree bit for bit.
-   `portable` = 1 forces the scalar path (tests compare the two). cols must be a multiple of 32. */
-void ingot_int4_ct_matmul(const uint8_t *packed, const uint16_t *scales, int64_t cols, const float *x, int64_t ldx,
-                          float *y, int64_t ldy, int64_t tokens, int64_t row_begin, int64_t row_end, int portable);
-
-/* The same product over the bundle's `int4-tiles` layout (docs/bundle-format.md: tiles of tile_rows rows × 32
-   columns, split-halves nibbles, tile-tail BF16 scales), for the row blocks [block_begin, block_end). */
-void ingot_int4_tiles_matmul(const uint8_t *tiles, int64_t tile_rows, int64_t rows, int64_t cols, const float *x,
-                             int64_t ldx, float *y, int64_t ldy, int64_t tokens, int64_t block_begin,
-                             int64_t block_end, int portable);
-
 /* ---- opt-in Q8_0-activation INT4 kernels (engine_q8.c) ---- */
 /* Quantizes n values (n a multiple of 32) to Q8_0 as llama.cpp's AVX2 quantize_row_q8_0 does: per 32-value group g,
    d[g] = f16(amax / 127) as f32, q = round-half-even(x · 127 / amax) as int8, sums[g] = Σ q. */
