@@ -132,7 +132,7 @@ public struct LinearWeight: @unchecked Sendable {
 
     /// ``apply(_:tokens:into:threads:activations:isa:)`` through the C GEMM (engine_gemm.c), workers over row blocks.
     private func gemm(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, isa: KernelISA) {
-        guard let weight = gemmWeight else { return }
+        guard let weight = gemmWeight else { preconditionFailure("\(name): no GEMM descriptor (FP8 blocks are widened first)") }
         let cols = self.cols, rows = self.rows
         var descriptor = weight
         let scratch = Int(ingot_gemm_scratch_floats(&descriptor))

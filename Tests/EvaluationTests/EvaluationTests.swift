@@ -26,6 +26,22 @@ import Testing
         #expect(streamed.perplexity == r.perplexity)
     }
 
+    /// Scoring computes one log-sum-exp per row, rows in parallel: the NLL is exactly −logSoftmax[target], and the
+    /// perplexity does not depend on the thread count (the NLLs are summed in position order).
+    @Test func scoringIsExactAndThreadCountFree() throws {
+        var rng = SplitMix64(seed: 11)
+        let row: [Float] = (0..<1000).map { _ in Float(Int(rng.next() % 20_000) - 10_000) / 700 }
+        row.withUnsafeBufferPointer { r in
+            for target in [0, 17, 999] {
+                #expect(Perplexity.negativeLogLikelihood(r, target: target) == -Perplexity.logSoftmax(r)[target])
+            }
+        }
+        let tokens = try Self.golden("grouped").integers(named: "tokens")
+        let one = try InferenceEngine(source: openWeights(Self.folder("grouped")), threads: 1).perplexity(tokens, ctx: 16)
+        let two = try InferenceEngine(source: openWeights(Self.folder("grouped")), threads: 2).perplexity(tokens, ctx: 16)
+        #expect(one.perplexity == two.perplexity && one.runningPerplexity == two.runningPerplexity)
+    }
+
     @Test func tooFewTokensForOneChunkIsAnError() throws {
         let engine = try InferenceEngine(source: openWeights(Self.folder("dense0")))
         #expect(throws: InferenceError.self) { try engine.perplexity([1, 2, 3], ctx: 16) }
