@@ -52,7 +52,29 @@ public protocol ModelStore: AnyObject, Sendable {
 }
 
 extension ModelStore {
-    public func prefetch(layer: Int?) { for span in PageSpan.coalesced(layerPages(layer)) { span.prefetch() } }
+    public func prefetch(layer: Int?) { for span in readOrder(layer: layer) { span.prefetch() } }
+
+    /// A layer's pages in the order the engine computes with them (docs/engine.md, "Layer streaming"): its own
+    /// tensors (norms, attention, router, shared expert) first, then each routed expert in index order; each part
+    /// coalesced. A checkpoint stores a layer's attention after its experts, and expert 10 before expert 2 (names
+    /// sorted as text), so reading in file order made the computation that trails the reader fault pages the reader
+    /// had not reached yet.
+    public func readOrder(layer: Int?) -> [PageSpan] {
+        guard let layer else { return PageSpan.coalesced(layerPages(nil)) }
+        let components: [TensorAddress.Component] = [.expertGate, .expertUp, .expertDown]
+        let experts = (0..<config.nRoutedExperts).map { e in
+            PageSpan.coalesced(components.flatMap { expertPages(TensorAddress(layer: layer, component: $0, expert: e)) })
+        }
+        // A bundle's expert is one extent; a checkpoint's is its weight_packed and weight_scale tensors, coalesced
+        // above: a tensor of the layer is the layer's own unless it lies inside one of those ranges.
+        let expertRanges = Dictionary(grouping: experts.joined(), by: \.mapping.path)
+        let own = layerPages(layer).filter { span in
+            !(expertRanges[span.mapping.path] ?? []).contains {
+                span.offset >= $0.offset && span.offset + span.count <= $0.offset + $0.count
+            }
+        }
+        return PageSpan.coalesced(own) + experts.joined()
+    }
     /// Reads one layer's pages now (`nil` = the global tensors).
     public func load(layer: Int?) { for span in layerPages(layer) { span.read() } }
     public func release(layer: Int?) { releasePages(layer: layer) }

@@ -1,6 +1,7 @@
 internal import Checkpoint
 import Dispatch
 import Foundation
+import Synchronization
 
 /// The latent KV cache of one sequence: per layer and position, the normalised compressed KV (kv_lora_rank values)
 /// followed by the rotated shared rope key (qk_rope_head_dim values) — 576 floats per token per layer for K2.
@@ -175,7 +176,7 @@ public final class InferenceEngine: @unchecked Sendable {
         routing: SequenceRoutingHook?, progress: ((_ layer: Int) -> Void)?, logitRows: Range<Int>?, serial: Bool, state: RunState
     ) throws -> [[Float]] {
         var timing = StreamTiming(serial: serial)
-        let clock = { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        let clock = { @Sendable in Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         var hidden = try sequences.map { try embedTokens($0) }
         source.release(layer: nil)
         // The next layer is read into the page cache by a background stage while this one computes (reading
@@ -184,17 +185,26 @@ public final class InferenceEngine: @unchecked Sendable {
         // computes, timing the two apart (docs/engine.md, "Layer streaming").
         let lmHeadAddress = TensorAddress(component: .lmHead)
         let reader = SerialStage(label: "ingot.prefetch")
+        // The reader's busy seconds: in an overlapped run, the read time of the same bytes at the same moment.
+        let readerSeconds = Mutex<Double>(0)
+        let read = { @Sendable (job: @escaping @Sendable () -> Void) in
+            reader.submit {
+                let t0 = clock()
+                job()
+                readerSeconds.withLock { $0 += clock() - t0 }
+            }
+        }
         defer { reader.drain() }
-        if !serial { reader.submit { self.source.prefetch(layer: 0) } }
+        if !serial { read { self.source.prefetch(layer: 0) } }
         for l in 0..<config.layers {
             if serial {
                 let t0 = clock()
                 source.load(layer: l)
                 timing.readSeconds += clock() - t0
             } else if l + 1 < config.layers {
-                reader.submit { self.source.prefetch(layer: l + 1) }
+                read { self.source.prefetch(layer: l + 1) }
             } else {
-                reader.submit { self.source.prefetch(lmHeadAddress) }
+                read { self.source.prefetch(lmHeadAddress) }
             }
             let t0 = clock()
             let w = try weights(l)
@@ -222,6 +232,10 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         timing.computeSeconds += clock() - t0
         source.release(layer: nil)
+        if !serial {
+            reader.drain()
+            timing.readSeconds = readerSeconds.withLock { $0 }
+        }
         lock.lock()
         lastStreamTiming = timing
         lock.unlock()
@@ -276,7 +290,8 @@ public struct StreamTiming: Sendable, Equatable {
     public var serial: Bool
     /// Seconds computing the layers and the head (overlapped mode: including waits for pages not yet read).
     public var computeSeconds: Double = 0
-    /// Serial mode: seconds reading the layers and lm_head.
+    /// Seconds reading the layers and lm_head: serial mode, the loads before each layer; overlapped mode, the time
+    /// the background reader was busy (the cold read time of the same bytes, measured in the same run).
     public var readSeconds: Double = 0
     /// Seconds computing each decoder layer (all sequences), in layer order; the head's are the rest of
     /// ``computeSeconds``.

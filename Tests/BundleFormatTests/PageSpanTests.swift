@@ -1,4 +1,5 @@
 import BundleFormat
+import Checkpoint
 import Foundation
 import TensorIO
 import TestSupport
@@ -45,5 +46,37 @@ struct PageSpanTests {
         #expect(Data(m.bytes) == before)
         m.readAhead(offset: count - 10, count: 10)
         #expect(Data(m.bytes) == before)
+    }
+
+    @Test("a layer is read in compute order: its own tensors first, then each expert by index; nothing left out", arguments: [false, true])
+    func readOrder(bundle: Bool) throws {
+        // 12 experts: a checkpoint stores expert 10 before expert 2 (names sorted as text).
+        var path = try tinyCheckpoint(experts: 12, seed: 5)
+        if bundle {
+            path = temporaryFolder("ingot-bundle") + "/m.bundle"
+            _ = try BundleRepacker.run(source: try tinyCheckpoint(experts: 12, seed: 5), output: path, options: .init())
+        }
+        let store = try openModelStore(path)
+        let layer = store.config.firstKDenseReplace
+        let order = store.readOrder(layer: layer)
+        let experts = (0..<12).map { e in
+            PageSpan.coalesced(
+                [TensorAddress.Component.expertGate, .expertUp, .expertDown].flatMap {
+                    store.expertPages(TensorAddress(layer: layer, component: $0, expert: e))
+                })
+        }
+        let key = { (s: PageSpan) in [s.mapping.path.hashValue, s.offset, s.count] }
+        let tail = Array(order.suffix(experts.joined().count))
+        #expect(tail.map(key) == experts.joined().map(key))
+        let own = order.dropLast(tail.count)
+        #expect(!own.isEmpty)
+        // Every byte of the layer is covered by the order, and the layer's own tensors by its head.
+        func covered(_ s: PageSpan, by spans: some Sequence<PageSpan>) -> Bool {
+            spans.contains { $0.mapping === s.mapping && $0.offset <= s.offset && s.offset + s.count <= $0.offset + $0.count }
+        }
+        for s in store.layerPages(layer) { #expect(covered(s, by: order), "\(s.offset)") }
+        let attention = try #require(store.tensor(TensorAddress(layer: layer, component: .oProj, part: .weight))?.pages)
+        #expect(covered(attention, by: own))
+        #expect(!covered(attention, by: experts.joined()))
     }
 }
