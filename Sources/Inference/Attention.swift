@@ -31,17 +31,17 @@ extension InferenceEngine {
         let q: UnsafeMutablePointer<Float>
         if let qB = w.qB, let norm = w.qANorm {
             let cq = state.compressedQ.reserve(tokens * w.qA.rows)
-            linear(w.qA, x, tokens: tokens, threads: threads, into: cq)
+            linear(w.qA, x, tokens: tokens, threads: threads, scratch: state.linear, into: cq)
             rmsNorm(cq, rows: tokens, width: w.qA.rows, weight: norm, eps: c.latentEps)
             q = state.q.reserve(tokens * qB.rows)
-            linear(qB, cq, tokens: tokens, threads: threads, into: q)
+            linear(qB, cq, tokens: tokens, threads: threads, scratch: state.linear, into: q)
         } else {
             q = state.q.reserve(tokens * w.qA.rows)
-            linear(w.qA, x, tokens: tokens, threads: threads, into: q)
+            linear(w.qA, x, tokens: tokens, threads: threads, scratch: state.linear, into: q)
         }
         // Latents: normalised compressed KV and the rotated shared key, appended to the cache.
         let kv = state.latents.reserve(tokens * lw)
-        linear(w.kvA, x, tokens: tokens, threads: threads, into: kv)
+        linear(w.kvA, x, tokens: tokens, threads: threads, scratch: state.linear, into: kv)
         rmsNorm(kv, rows: tokens, width: r, weight: w.kvANorm, eps: c.latentEps, stride: lw)
         for t in 0..<tokens {
             rope(kv + t * lw + r, position: start + t)
@@ -132,7 +132,7 @@ extension InferenceEngine {
                 }
             }
         }
-        linear(w.o, out, tokens: tokens, threads: threads, into: y)
+        linear(w.o, out, tokens: tokens, threads: threads, scratch: state.linear, into: y)
     }
 }
 

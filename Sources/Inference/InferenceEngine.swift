@@ -119,9 +119,7 @@ public final class InferenceEngine: @unchecked Sendable {
         rmsNorm(x, rows: n, width: hd, weight: finalNorm, eps: config.rmsEps)
         var logits = [Float](repeating: 0, count: n * config.vocab)
         logits.withUnsafeMutableBufferPointer { lp in
-            lmHead.apply(
-                x, tokens: n, into: lp.baseAddress!, threads: threads, activations: config.int4Activations,
-                isa: config.isa)
+            linear(lmHead, x, tokens: n, threads: threads, scratch: state.linear, into: lp.baseAddress!)
         }
         return logits
     }
@@ -257,7 +255,7 @@ public final class InferenceEngine: @unchecked Sendable {
             x.update(from: hp, count: n)
             rmsNorm(x, rows: tokens, width: hd, weight: w.postNorm, eps: config.rmsEps)
             if let dense = w.dense {
-                mlp(dense, x: x, tokens: tokens, threads: threads, gate: state.gate, up: state.up, into: f)
+                mlp(dense, x: x, tokens: tokens, threads: threads, scratch: state.linear, gate: state.gate, up: state.up, into: f)
             } else {
                 try moe(l, w.moe!, x: x, tokens: tokens, routing: routing, state: state, into: f)
             }
@@ -265,22 +263,25 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
-    /// y = x · Wᵀ for T tokens (y: T × w.rows).
-    func linear(_ w: LinearWeight, _ x: UnsafePointer<Float>, tokens: Int, threads: Int, into y: UnsafeMutablePointer<Float>) {
-        w.apply(x, tokens: tokens, into: y, threads: threads, activations: config.int4Activations, isa: config.isa)
+    /// y = x · Wᵀ for T tokens (y: T × w.rows), in a run state's scratch buffers (for at least `threads` workers).
+    func linear(
+        _ w: LinearWeight, _ x: UnsafePointer<Float>, tokens: Int, threads: Int, scratch: LinearScratch,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        w.apply(x, tokens: tokens, into: y, threads: threads, activations: config.int4Activations, isa: config.isa, scratch: scratch)
     }
 
     /// SiLU-GLU: y = down(silu(gate x) ⊙ up x), with the gate and up products in the given buffers.
     func mlp(
-        _ m: LayerWeights.MLP, x: UnsafePointer<Float>, tokens: Int, threads: Int, gate: RunState.Buffer, up: RunState.Buffer,
-        into y: UnsafeMutablePointer<Float>
+        _ m: LayerWeights.MLP, x: UnsafePointer<Float>, tokens: Int, threads: Int, scratch: LinearScratch, gate: RunState.Buffer,
+        up: RunState.Buffer, into y: UnsafeMutablePointer<Float>
     ) {
         let n = tokens * m.gate.rows
         let g = gate.reserve(n), u = up.reserve(n)
-        linear(m.gate, x, tokens: tokens, threads: threads, into: g)
-        linear(m.up, x, tokens: tokens, threads: threads, into: u)
+        linear(m.gate, x, tokens: tokens, threads: threads, scratch: scratch, into: g)
+        linear(m.up, x, tokens: tokens, threads: threads, scratch: scratch, into: u)
         for i in 0..<n { g[i] = silu(g[i]) * u[i] }
-        linear(m.down, g, tokens: tokens, threads: threads, into: y)
+        linear(m.down, g, tokens: tokens, threads: threads, scratch: scratch, into: y)
     }
 }
 

@@ -66,27 +66,39 @@ public struct LinearWeight: @unchecked Sendable {
     /// with VDPBF16PS arithmetic for dense BF16 weights (``applyBF16(_:tokens:into:threads:isa:)``); F16,
     /// F32 and FP8 weights always use f32.
     /// `isa`: the highest instruction set the dense kernels may use (tests force the lower ones).
+    /// Scratch buffers are made for this call; the engine passes its run state's instead
+    /// (``apply(_:tokens:into:threads:activations:isa:scratch:)``).
     public func apply(
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int = 1,
         activations: Int4Activations = .f32, isa: KernelISA = .best
     ) {
+        apply(x, tokens: tokens, into: y, threads: threads, activations: activations, isa: isa, scratch: LinearScratch(workers: threads))
+    }
+
+    /// ``apply(_:tokens:into:threads:activations:isa:)`` with the scratch buffers of a run state (at least `threads`
+    /// workers'): nothing is allocated once they have grown to the model's shapes.
+    func apply(
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int,
+        activations: Int4Activations, isa: KernelISA, scratch: LinearScratch
+    ) {
         guard tokens > 0, rows > 0 else { return }
+        precondition(scratch.workers >= threads, "\(name): scratch for \(scratch.workers) workers, \(threads) threads")
         if isInt4, activations == .q8_0 {
-            applyQ8(x, tokens: tokens, into: y, threads: threads)
+            applyQ8(x, tokens: tokens, into: y, threads: threads, scratch: scratch)
             return
         }
         if roundsActivationsToBF16, activations == .q8_0 {
-            applyBF16(x, tokens: tokens, into: y, threads: threads, isa: isa)
+            applyBF16(x, tokens: tokens, into: y, threads: threads, isa: isa, scratch: scratch)
             return
         }
         switch storage {
         case .int4Packed, .int4Tiles:
             // Exact INT4, any number of tokens: 16 rows dequantized once (exact), then multiplied with every token
             // (faster than dequantizing per token even for one token).
-            gemm(x, tokens: tokens, into: y, threads: threads, isa: isa)
+            gemm(x, tokens: tokens, into: y, threads: threads, isa: isa, scratch: scratch)
         case .dense where tokens > DenseKernel.directTokens:
             // Many tokens: each weight panel widened once, then multiplied with every token.
-            gemm(x, tokens: tokens, into: y, threads: threads, isa: isa)
+            gemm(x, tokens: tokens, into: y, threads: threads, isa: isa, scratch: scratch)
         case .dense(let dtype):
             let kind = DenseKernel.kind(dtype)
             let w = bytes.baseAddress!, cols = self.cols, rows = self.rows
@@ -101,15 +113,11 @@ public struct LinearWeight: @unchecked Sendable {
             // an FP8 matrix gives exactly the logits of its f32 dequantization.
             let cols = self.cols, rows = self.rows
             let blockRows = max(1, min(rows, (1 << 20) / max(cols, 1)))
-            parallelBlocks(count: rows, block: blockRows, threads: threads) { begin, end in
-                var probe = ingot_weight(kind: INGOT_W_F32, data: nil, scales: nil, rows: Int64(blockRows), cols: Int64(cols), tile_rows: 0)
-                let scratch = Int(ingot_gemm_scratch_floats(&probe))
-                let w = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * cols)
-                let panel = UnsafeMutableRawPointer.allocate(byteCount: scratch * 4, alignment: 64)
-                defer {
-                    w.deallocate()
-                    panel.deallocate()
-                }
+            var probe = ingot_weight(kind: INGOT_W_F32, data: nil, scales: nil, rows: Int64(blockRows), cols: Int64(cols), tile_rows: 0)
+            let panelFloats = Int(ingot_gemm_scratch_floats(&probe))
+            parallelBlocks(count: rows, block: blockRows, threads: threads) { worker, begin, end in
+                let w = scratch.widened[worker].reserve(blockRows * cols)
+                let panel = scratch.panels[worker].reserve(panelFloats)
                 var r0 = begin
                 while r0 < end {
                     let r1 = min(end, r0 + blockRows), n = r1 - r0
@@ -120,9 +128,7 @@ public struct LinearWeight: @unchecked Sendable {
                     } else {
                         var block = ingot_weight(kind: INGOT_W_F32, data: w, scales: nil, rows: Int64(n), cols: Int64(cols), tile_rows: 0)
                         ingot_gemm(
-                            &block, x, Int64(cols), y + r0, Int64(rows), Int64(tokens), 0, Int64(n),
-                            panel.assumingMemoryBound(to: Float.self),
-                            isa.rawValue)
+                            &block, x, Int64(cols), y + r0, Int64(rows), Int64(tokens), 0, Int64(n), panel, isa.rawValue)
                     }
                     r0 = r1
                 }
@@ -131,18 +137,18 @@ public struct LinearWeight: @unchecked Sendable {
     }
 
     /// ``apply(_:tokens:into:threads:activations:isa:)`` through the C GEMM (engine_gemm.c), workers over row blocks.
-    private func gemm(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, isa: KernelISA) {
+    private func gemm(
+        _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, isa: KernelISA,
+        scratch: LinearScratch
+    ) {
         guard let weight = gemmWeight else { preconditionFailure("\(name): no GEMM descriptor (FP8 blocks are widened first)") }
         let cols = self.cols, rows = self.rows
         var descriptor = weight
-        let scratch = Int(ingot_gemm_scratch_floats(&descriptor))
-        parallelBlocks(count: rows, block: Int(GEMM_NR), threads: threads) { begin, end in
-            let panel = UnsafeMutableRawPointer.allocate(byteCount: scratch * 4, alignment: 64)
-            defer { panel.deallocate() }
+        let panelFloats = Int(ingot_gemm_scratch_floats(&descriptor))
+        parallelBlocks(count: rows, block: Int(GEMM_NR), threads: threads) { worker, begin, end in
+            let panel = scratch.panels[worker].reserve(panelFloats)
             var w = weight
-            ingot_gemm(
-                &w, x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end),
-                panel.assumingMemoryBound(to: Float.self), isa.rawValue)
+            ingot_gemm(&w, x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), panel, isa.rawValue)
         }
     }
 
@@ -166,16 +172,11 @@ public struct LinearWeight: @unchecked Sendable {
 
     /// The INT4 product on Q8_0-quantized activations (engine_q8.c): x is quantized once, then the integer kernels
     /// run over row blocks in parallel.
-    func applyQ8(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int) {
+    func applyQ8(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, scratch: LinearScratch) {
         let cols = self.cols, rows = self.rows, groups = cols / 32
-        let q = UnsafeMutablePointer<Int8>.allocate(capacity: tokens * cols)
-        let d = UnsafeMutablePointer<Float>.allocate(capacity: tokens * groups)
-        let sums = UnsafeMutablePointer<Int32>.allocate(capacity: tokens * groups)
-        defer {
-            q.deallocate()
-            d.deallocate()
-            sums.deallocate()
-        }
+        let q = scratch.quantized.reserve(bytes: tokens * cols).assumingMemoryBound(to: Int8.self)
+        let d = scratch.groupScales.reserve(tokens * groups)
+        let sums = scratch.groupSums.reserve(bytes: tokens * groups * 4).assumingMemoryBound(to: Int32.self)
         ingot_quantize_q8_0(x, Int64(tokens * cols), q, d, sums, 0)
         switch storage {
         case .int4Packed(let scales):
@@ -205,19 +206,17 @@ public struct LinearWeight: @unchecked Sendable {
     /// way, only the order of the sums differs, and VDPBF16PS is slower than f32 FMA here for many tokens).
     func applyBF16(
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int,
-        isa: KernelISA
+        isa: KernelISA, scratch: LinearScratch
     ) {
         let cols = self.cols, rows = self.rows, n = tokens * cols
-        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
-        defer { xb.deallocate() }
+        let xb = scratch.quantized.reserve(bytes: n * 2).assumingMemoryBound(to: UInt16.self)
         ingot_f32_to_bf16(x, Int64(n), xb)
         if tokens > DenseKernel.directTokens {
-            let rounded = UnsafeMutablePointer<Float>.allocate(capacity: n)
-            defer { rounded.deallocate() }
+            let rounded = scratch.rounded.reserve(n)
             ingot_dense_widen(xb, INGOT_W_BF16, 0, Int64(n), rounded)
             var exact = self
             exact.keepsF32Activations = true
-            exact.apply(rounded, tokens: tokens, into: y, threads: threads, activations: .f32, isa: isa)
+            exact.apply(rounded, tokens: tokens, into: y, threads: threads, activations: .f32, isa: isa, scratch: scratch)
             return
         }
         let w = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
@@ -329,5 +328,24 @@ enum DenseKernel {
         case .f16: INGOT_W_F16
         default: INGOT_W_F32
         }
+    }
+}
+
+/// The buffers a linear product needs besides its input and output, kept by a run state and reused across layers
+/// and tokens (docs/engine.md, "Run state"): per worker, the GEMM's packed panel and an FP8 row block widened to f32;
+/// per call, the quantized or BF16-rounded activations.
+final class LinearScratch: @unchecked Sendable {
+    // Sendable: used by one product at a time; each worker touches only its own entries.
+    /// Workers the per-worker buffers serve.
+    let workers: Int
+    let panels: [RunState.Buffer], widened: [RunState.Buffer]
+    /// Q8_0 activations (or BF16-rounded ones, as raw bytes), their per-group scales and sums, and the BF16-rounded
+    /// activations widened back to f32.
+    let quantized = RunState.Buffer(), groupScales = RunState.Buffer(), groupSums = RunState.Buffer(), rounded = RunState.Buffer()
+
+    init(workers: Int) {
+        self.workers = max(1, workers)
+        panels = (0..<self.workers).map { _ in RunState.Buffer() }
+        widened = (0..<self.workers).map { _ in RunState.Buffer() }
     }
 }

@@ -13,7 +13,7 @@ extension InferenceEngine {
         let mc = config.model
         let e = mc.nRoutedExperts, k = min(mc.numExpertsPerTok, e)
         let z = state.router.reserve(tokens * e)
-        linear(m.router, x, tokens: tokens, threads: threads, into: z)
+        linear(m.router, x, tokens: tokens, threads: threads, scratch: state.linear, into: z)
         let groups = max(1, mc.nGroup), perGroup = e / groups
         let scores = state.scores.reserve(e), choice = state.choice.reserve(e), groupScore = state.groupScores.reserve(groups)
         let top = state.top.reserve(max(k, groups, 2))
@@ -107,7 +107,9 @@ extension InferenceEngine {
                     let w = try LayerWeights.expert(layer: l, expert: j, config: self.config, source: self.source)
                     let xe = scratch.input.reserve(n * hd)
                     for r in 0..<n { (xe + r * hd).update(from: x + rowToken[first + r] * hd, count: hd) }
-                    self.mlp(w, x: xe, tokens: n, threads: 1, gate: scratch.gate, up: scratch.up, into: rows + first * hd)
+                    self.mlp(
+                        w, x: xe, tokens: n, threads: 1, scratch: scratch.linear, gate: scratch.gate, up: scratch.up,
+                        into: rows + first * hd)
                 } catch {
                     failure.set(error)
                 }
@@ -130,7 +132,7 @@ extension InferenceEngine {
         }
         if let shared = m.shared {
             let s = state.shared.reserve(tokens * hd)
-            mlp(shared, x: x, tokens: tokens, threads: threads, gate: state.gate, up: state.up, into: s)
+            mlp(shared, x: x, tokens: tokens, threads: threads, scratch: state.linear, gate: state.gate, up: state.up, into: s)
             for i in 0..<(tokens * hd) { y[i] += s[i] }
         }
     }

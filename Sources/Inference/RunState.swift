@@ -23,6 +23,11 @@ final class RunState: @unchecked Sendable {
                 .bindMemory(to: Float.self, capacity: count)
         }
 
+        /// At least `count` bytes of raw storage (integer or half-precision data), 64-byte aligned.
+        func reserve(bytes count: Int) -> UnsafeMutableRawPointer {
+            UnsafeMutableRawPointer(reserve((count + 3) / 4))
+        }
+
         /// At least `count` floats; grows geometrically (a decode's score rows grow by one position per token).
         func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
             if count > capacity {
@@ -69,6 +74,8 @@ final class RunState: @unchecked Sendable {
         let input = Buffer(), gate = Buffer(), up = Buffer()
         /// The GEMM's packed weight panel (attention products for many tokens).
         let panel = Buffer()
+        /// The linear products this worker runs alone (a routed expert's).
+        let linear = LinearScratch(workers: 1)
     }
 
     /// The normed hidden rows, the attention's and the FFN's outputs [T × hidden].
@@ -88,8 +95,11 @@ final class RunState: @unchecked Sendable {
     let chosenWeight = Buffer(), rowWeight = Buffer()
     /// Per worker thread.
     let workers: [Worker]
+    /// The linear products that run on all workers.
+    let linear: LinearScratch
 
     init(threads: Int) {
         workers = (0..<max(1, threads)).map { _ in Worker() }
+        linear = LinearScratch(workers: threads)
     }
 }

@@ -88,6 +88,20 @@ import Testing
         #expect(kld.filter { $0 < 1e-3 }.count >= tokens.count * 3 / 4)
     }
 
+    /// The run state's buffers (linear scratch included) are reused across calls of different sizes: what a longer
+    /// call left in them never reaches a later, shorter one, in either activation mode.
+    @Test(arguments: [Int4Activations.f32, .q8_0])
+    func reusedRunStateLeavesNoTrace(activations: Int4Activations) throws {
+        let tokens = try Self.tokens("int4")
+        let short = Array(tokens.prefix(3))
+        let fresh = try InferenceEngine(source: openWeights(Self.folder("int4")), threads: 2, int4Activations: activations)
+            .logits(short)
+        let reused = try InferenceEngine(source: openWeights(Self.folder("int4")), threads: 2, int4Activations: activations)
+        let long = try reused.logits(tokens)
+        #expect(try reused.logits(short) == fresh)
+        #expect(try reused.logits(tokens) == long)
+    }
+
     static func logSoftmax(_ x: ArraySlice<Float>) -> [Double] {
         let m = Double(x.max()!)
         let z = log(x.reduce(0.0) { $0 + exp(Double($1) - m) }) + m
