@@ -80,7 +80,7 @@ public enum BundleRepacker {
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         try job.claimFolder()
         var written = 0, skipped = 0, resumed = 0
-        let tail = UnitTail()
+        let tail = SerialStage(label: "ingot.repack.unit-tail")
         do {
             for unit in job.units where job.isMine(unit) {
                 try tail.check()
@@ -92,10 +92,10 @@ public enum BundleRepacker {
                 written += 1
             }
         } catch {
-            try? tail.wait()
+            try? tail.drain()
             throw error
         }
-        try tail.wait()
+        try tail.drain()
         var finalized = false
         if options.shard == nil {
             try BundleAssembler.finalize(folder: output, units: job.units.map(\.name))

@@ -1,5 +1,4 @@
 public import Checkpoint
-import Dispatch
 public import Foundation
 public import TensorIO
 
@@ -184,24 +183,16 @@ public enum BundleUnpacker {
         _ experts: [BundleManifest.ExpertExtent], reader: BundleReader, threads: Int
     ) throws -> [(raw: [UInt8], sha: String)] {
         guard !experts.isEmpty else { return [] }
-        let results = UnsafeTransfer(UnsafeMutableBufferPointer<Result<([UInt8], String), any Error>?>.allocate(capacity: experts.count))
-        results.value.initialize(repeating: nil)
+        let results = UnsafeTransfer(UnsafeMutableBufferPointer<(raw: [UInt8], sha: String)>.allocate(capacity: experts.count))
+        results.value.initialize(repeating: ([], ""))
         defer {
             results.value.deinitialize()
             results.value.deallocate()
         }
-        DispatchQueue.concurrentPerform(iterations: experts.count) { i in
-            results.value[i] = Result {
-                var raw: [UInt8] = []
-                var sha = ""
-                try reader.expertExtent(experts[i]) { bytes in
-                    raw = Array(bytes)
-                    sha = SHA256Hex.of(bytes)
-                }
-                return (raw, sha)
-            }
+        try parallelItems(count: experts.count, workers: experts.count) { _, i in
+            try reader.expertExtent(experts[i]) { bytes in results.value[i] = (Array(bytes), SHA256Hex.of(bytes)) }
         }
-        return try results.value.map { try $0!.get() }
+        return Array(results.value)
     }
 
     /// Hands `bytes` (a view of `mapping` at `offset`) to `body` in 64 MiB pieces, dropping each piece's pages

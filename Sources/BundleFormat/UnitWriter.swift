@@ -52,7 +52,7 @@ final class UnitWriter {
     /// Writes the unit; returns how many extents were taken over from an earlier run's journal. The unit's tail
     /// (waiting for its hashes, the final fsync, its manifest fragment, the rename to NAME.bin) runs on `tail` when
     /// given, so the next unit's reads and writes start while this one's last bytes reach the disk.
-    func run(tail: UnitTail? = nil) throws -> Int {
+    func run(tail: SerialStage? = nil) throws -> Int {
         let fm = FileManager.default
         let partialBytes = ((try? fm.attributesOfItem(atPath: partialPath))?[.size] as? Int) ?? 0
         var records = fm.fileExists(atPath: partialPath) ? Self.readJournal(journalPath, partialBytes: partialBytes) : []
@@ -277,43 +277,13 @@ final class UnitWriter {
     }
 }
 
-/// Finishes units one after another on a serial queue behind the writer (UnitWriter.run(tail:)); the first failure is
-/// kept and rethrown by ``wait()``, and later units' tails are skipped after it.
-final class UnitTail: @unchecked Sendable {
-    // Sendable: `failure` is guarded by `lock`; the blocks run on `queue` only.
-    private let queue = DispatchQueue(label: "ingot.repack.unit-tail")
-    private let lock = NSLock()
-    private var failure: (any Error)?
-
-    func submit(_ block: @escaping () throws -> Void) {
-        let work = UnsafeTransfer(block)
-        queue.async { [self] in
-            guard (lock.withLock { failure }) == nil else { return }
-            do { try work.value() } catch { lock.withLock { failure = failure ?? error } }
-        }
-    }
-
-    /// Rethrows an earlier tail's failure without waiting.
-    func check() throws {
-        if let error = lock.withLock({ failure }) { throw error }
-    }
-
-    /// Waits for every submitted tail; rethrows the first failure.
-    func wait() throws {
-        queue.sync {}
-        try check()
-    }
-}
-
 /// Makes extents durable behind the writer: on its own serial queue, fsyncs the data file, then appends the
 /// journal lines of the extents written before that fsync began (dense digests from the hashing queue) and fsyncs
 /// the journal. A crash at any moment leaves a journal that describes only durable bytes.
 final class JournalSyncer: @unchecked Sendable {
-    // Sendable: `failure` is guarded by `lock`; the files are used on `queue` only (the data file's fd is also
-    // written by the writer thread, which fsync tolerates).
-    private let queue = DispatchQueue(label: "ingot.repack.sync")
-    private let lock = NSLock()
-    private var failure: (any Error)?
+    // Sendable: the files are used on the stage only (the data file's fd is also written by the writer thread,
+    // which fsync tolerates).
+    private let stage = SerialStage(label: "ingot.repack.sync")
     private let writer: UnitWriter
     private let out: DataFile
     private let journal: DataFile
@@ -328,27 +298,15 @@ final class JournalSyncer: @unchecked Sendable {
 
     /// Queues a sync of `records`; rethrows an earlier sync's failure.
     func schedule(_ records: [(Int, ExtentRecord)]) throws {
-        try check()
+        try stage.check()
         guard !records.isEmpty else { return }
         let batch = UnsafeTransfer(records)
-        queue.async { [self] in
-            guard (lock.withLock { failure }) == nil else { return }
-            do {
-                var pending = batch.value
-                try writer.sync(out, journal, &pending, digests: hasher.extentDigestsSoFar())
-            } catch {
-                lock.withLock { failure = failure ?? error }
-            }
+        stage.submit { [self] in
+            var pending = batch.value
+            try writer.sync(out, journal, &pending, digests: hasher.extentDigestsSoFar())
         }
     }
 
     /// Waits for every queued sync; rethrows a failure.
-    func drain() throws {
-        queue.sync {}
-        try check()
-    }
-
-    private func check() throws {
-        if let error = lock.withLock({ failure }) { throw error }
-    }
+    func drain() throws { try stage.drain() }
 }

@@ -107,11 +107,8 @@ struct TensorFiller: Sendable {
                 UnsafeMutableRawBufferPointer(rebasing: out.value[start..<end]), block: firstBlock + b,
                 byteOffset: offset + start)
         }
-        if threads <= 1 || blocks == 1 {
-            for b in 0..<blocks { work(b) }
-        } else {
-            DispatchQueue.concurrentPerform(iterations: blocks, execute: work)
-        }
+        // The blocks do not throw.
+        try? parallelItems(count: blocks, workers: threads <= 1 ? 1 : blocks) { _, b in work(b) }
     }
 
     private func fillBlock(_ out: UnsafeMutableRawBufferPointer, block: Int, byteOffset: Int) {

@@ -2,6 +2,7 @@ internal import Checkpoint
 import Dispatch
 import Foundation
 import Synchronization
+import TensorIO
 
 /// The latent KV cache of one sequence: per layer and position, the normalised compressed KV (kv_lora_rank values)
 /// followed by the rotated shared rope key (qk_rope_head_dim values) — 576 floats per token per layer for K2.
@@ -192,7 +193,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 readerSeconds.withLock { $0 += clock() - t0 }
             }
         }
-        defer { reader.drain() }
+        defer { try? reader.drain() }  // its jobs do not throw
         if !serial { read { self.source.prefetch(layer: 0) } }
         for l in 0..<config.layers {
             if serial {
@@ -231,7 +232,7 @@ public final class InferenceEngine: @unchecked Sendable {
         timing.computeSeconds += clock() - t0
         source.release(layer: nil)
         if !serial {
-            reader.drain()
+            try reader.drain()
             timing.readSeconds = readerSeconds.withLock { $0 }
         }
         lock.lock()
@@ -297,16 +298,6 @@ public struct StreamTiming: Sendable, Equatable {
     /// Seconds computing each decoder layer (all sequences), in layer order; the head's are the rest of
     /// ``computeSeconds``.
     public var layerSeconds: [Double] = []
-}
-
-/// A serial background stage: submitted jobs run one at a time, in order, off the calling thread.
-final class SerialStage: @unchecked Sendable {
-    // Sendable: the queue serialises the jobs.
-    private let queue: DispatchQueue
-    init(label: String) { queue = DispatchQueue(label: label) }
-    func submit(_ job: @escaping @Sendable () -> Void) { queue.async(execute: job) }
-    /// Waits for every submitted job.
-    func drain() { queue.sync {} }
 }
 
 @inline(__always) func silu(_ a: Float) -> Float { a / (1 + Foundation.exp(-a)) }

@@ -96,32 +96,15 @@ extension InferenceEngine {
         }
         // Each expert's output rows, computed in parallel (one expert per worker at a time, in its own buffers).
         let rows = state.expertRows.reserve(tokens * k * hd)
-        let failure = FailureBox()
-        let work = Counter()
-        let workers = min(threads, actives)
-        let body: (Int) -> Void = { worker in
+        try parallelItems(count: actives, workers: threads) { worker, i in
             let scratch = state.workers[worker]
-            while let i = work.take(below: actives) {
-                let j = active[i], n = count[j], first = start[j]
-                do {
-                    let w = try LayerWeights.expert(layer: l, expert: j, config: self.config, source: self.source)
-                    let xe = scratch.input.reserve(n * hd)
-                    for r in 0..<n { (xe + r * hd).update(from: x + rowToken[first + r] * hd, count: hd) }
-                    self.mlp(
-                        w, x: xe, tokens: n, threads: 1, scratch: scratch.linear, gate: scratch.gate, up: scratch.up,
-                        into: rows + first * hd)
-                } catch {
-                    failure.set(error)
-                }
-            }
+            let j = active[i], n = count[j], first = start[j]
+            let w = try LayerWeights.expert(layer: l, expert: j, config: self.config, source: self.source)
+            let xe = scratch.input.reserve(n * hd)
+            for r in 0..<n { (xe + r * hd).update(from: x + rowToken[first + r] * hd, count: hd) }
+            self.mlp(
+                w, x: xe, tokens: n, threads: 1, scratch: scratch.linear, gate: scratch.gate, up: scratch.up, into: rows + first * hd)
         }
-        if workers <= 1 {
-            body(0)
-        } else {
-            let run = UnsafeTransfer(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { run.value($0) }
-        }
-        if let error = failure.error { throw error }
         y.update(repeating: 0, count: tokens * hd)
         for i in 0..<actives {
             let j = active[i]
@@ -156,33 +139,4 @@ func topIndices(_ values: UnsafePointer<Float>, count: Int, k: Int, into top: Un
         if n < k { n += 1 }
     }
     return n
-}
-
-/// A shared work counter.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func take(below limit: Int) -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard value < limit else { return nil }
-        value += 1
-        return value - 1
-    }
-}
-
-/// The first error thrown by parallel workers.
-final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: (any Error)?
-    func set(_ e: any Error) {
-        lock.lock()
-        if stored == nil { stored = e }
-        lock.unlock()
-    }
-    var error: (any Error)? {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
-    }
 }

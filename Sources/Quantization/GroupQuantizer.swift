@@ -1,4 +1,3 @@
-import Dispatch
 public import TensorIO
 
 /// Group-wise round-to-nearest quantization of a weight matrix.
@@ -156,11 +155,17 @@ public struct GroupQuantizer: Sendable {
             results.value.deallocate()
         }
         let me = self
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let r0 = p * chunk, r1 = min(rows, r0 + chunk)
-            guard r0 < r1 else { return }
-            let slice = Array(x[(r0 * columns)..<(r1 * columns)])
-            results.value[p] = try? me.quantize(slice, rows: r1 - r0, columns: columns, sourceDType: sourceDType, tensor: tensor)
+        do {
+            try parallelItems(count: parts, workers: parts) { _, p in
+                let r0 = p * chunk, r1 = min(rows, r0 + chunk)
+                guard r0 < r1 else { return }
+                let slice = Array(x[(r0 * columns)..<(r1 * columns)])
+                results.value[p] = try me.quantize(slice, rows: r1 - r0, columns: columns, sourceDType: sourceDType, tensor: tensor)
+            }
+        } catch let error as QuantizationError {
+            throw error
+        } catch {
+            preconditionFailure("quantize throws only QuantizationError: \(error)")
         }
         var out = Output(q: [], scales: [], zeroPoints: symmetric ? nil : [])
         for p in 0..<parts {

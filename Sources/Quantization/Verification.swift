@@ -1,6 +1,5 @@
 public import Checkpoint
 public import Foundation
-import Synchronization
 public import TensorIO
 
 /// `ingot verify`: validates everything first (headers, index, config), then checks structure against
@@ -273,17 +272,10 @@ public enum Verification {
             actual.value.deinitialize()
             actual.value.deallocate()
         }
-        let next = Mutex(0)
-        DispatchQueue.concurrentPerform(iterations: min(threads, max(1, entries.count))) { _ in
-            while true {
-                let i = next.withLock { n -> Int in
-                    n += 1
-                    return n - 1
-                }
-                guard i < entries.count else { return }
-                guard present[i] else { continue }
-                actual.value[i] = try? ChecksumList.sha256(path: model.tensors.location.file(entries[i].name)) { progress.add($0) }
-            }
+        // The items do not throw: an unreadable file is reported as such below.
+        try? parallelItems(count: entries.count, workers: threads) { _, i in
+            guard present[i] else { return }
+            actual.value[i] = try? ChecksumList.sha256(path: model.tensors.location.file(entries[i].name)) { progress.add($0) }
         }
         var rows: [(String, String, String)] = []
         for (i, e) in entries.enumerated() {

@@ -1,6 +1,4 @@
 import Checkpoint
-import Dispatch
-import Synchronization
 import TensorIO
 
 /// What to compute over one piece of one tensor.
@@ -69,39 +67,31 @@ struct WorkPlan {
             results.value.deinitialize()  // the elements own arrays: release them before the memory
             results.value.deallocate()
         }
-        let next = Mutex(0)
         let items = self.items
         let files = model.tensors.files
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
-            var histogram = [Int](repeating: 0, count: 16)
-            while true {
-                let i = next.withLock { n -> Int in
-                    n += 1
-                    return n - 1
+        // The items do not throw.
+        try? parallelItems(count: items.count, workers: threads) { _, i in
+            let item = items[i]
+            let whole = files[item.file].bytes(of: item.tensor)
+            let bytes = UnsafeRawBufferPointer(rebasing: whole[item.range])
+            var r = ItemResult()
+            switch item.role {
+            case .packed:
+                var histogram = [Int](repeating: 0, count: 16)
+                r.hash = histogram.withUnsafeMutableBufferPointer {
+                    Int4Statistics.addHistogram(bytes, into: $0.baseAddress!, seed: UInt64(item.chunk))
                 }
-                guard i < items.count else { return }
-                let item = items[i]
-                let whole = files[item.file].bytes(of: item.tensor)
-                let bytes = UnsafeRawBufferPointer(rebasing: whole[item.range])
-                var r = ItemResult()
-                switch item.role {
-                case .packed:
-                    for v in 0..<16 { histogram[v] = 0 }
-                    r.hash = histogram.withUnsafeMutableBufferPointer {
-                        Int4Statistics.addHistogram(bytes, into: $0.baseAddress!, seed: UInt64(item.chunk))
-                    }
-                    r.histogram = histogram
-                case .scale:
-                    r.scales.add(bf16: bytes)
-                    r.hash = Int4Statistics.contentHashFast(bytes, seed: UInt64(item.chunk))
-                case .dense:
-                    (r.nan, r.infinite) = DenseStatistics.nonFinite(bytes, dtype: item.tensor.dtype)
-                }
-                results.value[i] = r
-                let file = files[item.file]
-                file.mapping.release(offset: file.header.dataStart + item.tensor.begin + item.range.lowerBound, count: item.range.count)
-                progress.add(bytes.count)
+                r.histogram = histogram
+            case .scale:
+                r.scales.add(bf16: bytes)
+                r.hash = Int4Statistics.contentHashFast(bytes, seed: UInt64(item.chunk))
+            case .dense:
+                (r.nan, r.infinite) = DenseStatistics.nonFinite(bytes, dtype: item.tensor.dtype)
             }
+            results.value[i] = r
+            let file = files[item.file]
+            file.mapping.release(offset: file.header.dataStart + item.tensor.begin + item.range.lowerBound, count: item.range.count)
+            progress.add(bytes.count)
         }
         return Array(results.value)
     }

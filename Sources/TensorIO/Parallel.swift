@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 // The project's concurrency kit: every data-parallel loop runs through these helpers (docs/engine.md,
 // "Threads").
@@ -25,5 +26,95 @@ package func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (_ wor
             let begin = min(count, w * per * block), end = min(count, (w + 1) * per * block)
             if begin < end { work.value(w, begin, end) }
         }
+    }
+}
+
+/// Runs `body(worker, item)` for every item of [0, count) on up to `workers` workers, each taking the next item
+/// when it is free (for items of uneven cost: routed experts, requests to a server). After `body` throws, no new
+/// item starts; the first error is rethrown once all workers have stopped. `stop` is asked before each item: when
+/// it says true, no new item starts either.
+package func parallelItems(
+    count: Int, workers: Int, stop: () -> Bool = { false }, _ body: (_ worker: Int, _ item: Int) throws -> Void
+) throws {
+    let queue = ItemQueue(count: count)
+    let n = max(1, min(workers, count))
+    withoutActuallyEscaping(body) { body in
+        withoutActuallyEscaping(stop) { stop in
+            let work = UnsafeTransfer((body, stop))
+            let run: @Sendable (Int) -> Void = { w in
+                while !work.value.1(), let item = queue.next() {
+                    do { try work.value.0(w, item) } catch { queue.fail(error) }
+                }
+            }
+            if n == 1 {
+                run(0)
+            } else {
+                DispatchQueue.concurrentPerform(iterations: n, execute: run)
+            }
+        }
+    }
+    if let error = queue.error { throw error }
+}
+
+/// The next item to take and the first failure, shared by the workers of ``parallelItems(count:workers:stop:_:)``.
+private final class ItemQueue: @unchecked Sendable {
+    // Sendable: every field is read and written under `lock`.
+    private let lock = NSLock()
+    private let count: Int
+    private var taken = 0
+    private var failure: (any Error)?
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard failure == nil, taken < count else { return nil }
+        taken += 1
+        return taken - 1
+    }
+
+    func fail(_ error: any Error) {
+        lock.lock()
+        if failure == nil { failure = error }
+        lock.unlock()
+    }
+
+    var error: (any Error)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return failure
+    }
+}
+
+/// A serial background stage: submitted jobs run one at a time, in order, off the calling thread (reading the next
+/// layer ahead, finishing a repack unit, syncing a journal). The first job that throws is kept: later jobs are
+/// skipped, and ``check()`` and ``drain()`` rethrow it.
+package final class SerialStage: @unchecked Sendable {
+    // Sendable: `failure` is guarded by `lock`; the jobs run on `queue` only, one at a time.
+    private let queue: DispatchQueue
+    private let lock = NSLock()
+    private var failure: (any Error)?
+
+    package init(label: String) { queue = DispatchQueue(label: label) }
+
+    /// Queues `job`; it is skipped if an earlier job failed.
+    package func submit(_ job: @escaping () throws -> Void) {
+        let work = UnsafeTransfer(job)
+        queue.async { [self] in
+            guard (lock.withLock { failure }) == nil else { return }
+            do { try work.value() } catch { lock.withLock { failure = failure ?? error } }
+        }
+    }
+
+    /// Rethrows an earlier job's failure without waiting.
+    package func check() throws {
+        if let error = lock.withLock({ failure }) { throw error }
+    }
+
+    /// Waits for every submitted job; rethrows the first failure.
+    package func drain() throws {
+        queue.sync {}
+        try check()
     }
 }

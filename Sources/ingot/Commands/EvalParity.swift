@@ -64,10 +64,9 @@ extension Ingot {
         @Option(help: "The candidate is an OpenAI-compatible server at this URL (e.g. http://127.0.0.1:8000).")
         var endpoint: String?
 
-        @Option(name: .customLong("model"), help: "Model name to send to --endpoint.")
-        var endpointModel: String?
+        @OptionGroup var scoring: ToolCallOptions
 
-        @OptionGroup var endpointRetry: EndpointRetryOptions
+        @OptionGroup var server: EndpointOptions
 
         @OptionGroup var threading: ThreadingOptions
 
@@ -110,19 +109,29 @@ extension Ingot {
                 bar.finish()
             }
             var toolParity: ToolCallParity?
+            var badLines = 0
             if let toolcalls {
-                var requests = try ToolCallRequest.load(toolcalls)
+                var (requests, bad) = try ToolCallRequest.read(toolcalls)
+                EvalToolCalls.reportBadLines(bad)
+                badLines = bad.count
                 if let limit { requests = Array(requests.prefix(limit)) }
-                let bar = ProgressBar(label: "tool calls", total: requests.count, quiet: quiet || json, unit: "requests")
-                toolParity = try Self.toolCallParity(
-                    requests: requests, reference: refEngine, referencePath: reference, candidate: candEngine, candidatePath: candidate,
-                    endpoint: try endpoint.map {
-                        try OpenAIEndpoint(
-                            base: $0, model: endpointModel, maxTokens: maxTokens, timeout: endpointRetry.timeout,
-                            retries: endpointRetry.retries)
-                    },
-                    maxTokens: maxTokens
-                ) { bar.update($0, total: requests.count) }
+                let referenceAnswers: ToolCallAnswerer =
+                    if let refEngine {
+                        .engine(ChatResponder(engine: refEngine, tokenizer: try loadTokenizer(reference), maxTokens: maxTokens))
+                    } else {
+                        .expected
+                    }
+                let candidateAnswers: ToolCallAnswerer =
+                    if let candEngine {
+                        .engine(ChatResponder(engine: candEngine, tokenizer: try loadTokenizer(candidate!), maxTokens: maxTokens))
+                    } else {
+                        .endpoint(try server.endpoint(endpoint!, maxTokens: maxTokens))
+                    }
+                let evaluation = ToolCallEvaluation(
+                    reference: referenceAnswers, candidate: candidateAnswers, rule: scoring.calledBy, concurrency: server.concurrency,
+                    saveAnswers: scoring.saveAnswers)
+                let bar = ProgressBar(label: "tool calls", total: 2 * requests.count, quiet: quiet || json, unit: "answers")
+                toolParity = try evaluation.run(requests, file: toolcalls) { done, total in bar.update(done, total: total) }.parity
                 bar.finish()
             }
             // Thresholds.
@@ -130,6 +139,10 @@ extension Ingot {
             if !noThresholds, let config = refEngine?.config.model ?? candEngine?.config.model {
                 let r = try Recipe.resolve(path: recipe, config: config)
                 failures = Self.thresholdFailures(r, logits: logitParity, tools: toolParity)
+            }
+            if badLines > 0 { failures.append("\(badLines) unusable tool-call request lines skipped") }
+            if let toolParity, !toolParity.failed.isEmpty {
+                failures.append("\(toolParity.failed.count) tool-call requests got no answer")
             }
             let result = failures.isEmpty ? "ok" : "failed"
             var summary: [(key: String, value: JSONValue)] = [
@@ -167,41 +180,6 @@ extension Ingot {
             guard let h = FileHandle(forReadingAtPath: path) else { return false }
             defer { try? h.close() }
             return (try? h.read(upToCount: 8)).map { Array($0) == ReferenceLogProbs.magic } ?? false
-        }
-
-        /// Both sides answer every request; REF's answers (or the file's expected answers when REF is not a model)
-        /// are the ground truth.
-        static func toolCallParity(
-            requests: [ToolCallRequest], reference: InferenceEngine?, referencePath: String, candidate: InferenceEngine?,
-            candidatePath: String?,
-            endpoint: OpenAIEndpoint?, maxTokens: Int, progress: (Int) -> Void
-        ) throws -> ToolCallParity {
-            let refResponder = try reference.map {
-                ChatResponder(engine: $0, tokenizer: try loadTokenizer(referencePath), maxTokens: maxTokens)
-            }
-            let candResponder = try candidate.map {
-                ChatResponder(engine: $0, tokenizer: try loadTokenizer(candidatePath!), maxTokens: maxTokens)
-            }
-            var out: [ToolCallComparison] = []
-            for (i, r) in requests.enumerated() {
-                let ref: ToolCallOutcome
-                if let refResponder {
-                    ref = try refResponder.respond(r.request, tools: r.tools).outcome
-                } else if let expected = r.expected {
-                    ref = expected
-                } else {
-                    throw InferenceError.badRequest("request \(r.index) has no 'expected' answer and REF is not a model")
-                }
-                let cand = try candResponder?.respond(r.request, tools: r.tools).outcome ?? endpoint!.respond(r.request)
-                var comparison = ToolCallParity.compare(index: r.index, reference: ref, candidate: cand, tools: r.tools)
-                if let candidate, let refResponder, ref.sectionStart != nil {
-                    comparison.teacherForced = try ToolCallParity.teacherForced(
-                        candidate: candidate, prompt: try refResponder.promptIDs(r.request), reference: ref)
-                }
-                out.append(comparison)
-                progress(i + 1)
-            }
-            return ToolCallParity(requests: out)
         }
 
         static func thresholdFailures(_ r: Recipe, logits: LogitParity?, tools: ToolCallParity?) -> [String] {
