@@ -1,7 +1,7 @@
-public import Chat
+import Chat
 public import Foundation
-public import Inference
-public import TensorIO
+import Inference
+import TensorIO
 public import Tokenizer
 
 /// Who answers the requests of a tool-call evaluation.

@@ -1,4 +1,4 @@
-public import Chat
+import Chat
 import Foundation
 public import TensorIO
 

@@ -1,4 +1,5 @@
 import Foundation
+import TensorIO
 
 /// Draws progress on stderr: a redrawn bar with rate and ETA on a terminal, a plain line every few
 /// seconds otherwise (logs, CI).
@@ -51,18 +52,6 @@ final class ProgressBar: @unchecked Sendable {
     func finish() {
         if isTTY && !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
     }
-}
-
-/// 1234567 → "1.23 MB" (decimal units, as disk sizes are quoted).
-func formatBytes(_ n: Int) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB"]
-    var value = Double(n)
-    var unit = 0
-    while value >= 1000 && unit < units.count - 1 {
-        value /= 1000
-        unit += 1
-    }
-    return unit == 0 ? "\(n) B" : String(format: "%.2f %@", value, units[unit])
 }
 
 /// Seconds → "1h02m", "3m05s", "12s".

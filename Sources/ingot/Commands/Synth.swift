@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Checkpoint
 import Foundation
+import TensorIO
 
 extension Ingot {
     struct Synth: IngotCommand {
