@@ -18,9 +18,18 @@ extension InspectionReport {
         lines.append("params     \(parameterCount) (\(scaled) logical)")
         lines.append("files      \(files.count) safetensors, \(fileBytes) bytes (\(dataBytes) tensor data), \(tensorCount) tensors")
         if files.count <= 8 {
-            for f in files { lines.append("             \(f.name)  \(f.bytes)") }
+            for f in files {
+                let digest = hubDigests?[f.name].map { "  sha256 \($0.prefix(16))… (cache blob name)" } ?? ""
+                lines.append("             \(f.name)  \(f.bytes)\(digest)")
+            }
         } else {
             lines.append("             \(files[0].name) … \(files[files.count - 1].name)")
+        }
+        if let hubDigests {
+            let with = files.filter { hubDigests[$0.name] != nil }.count
+            lines.append(
+                "digests    \(with) of \(files.count) safetensors files have a SHA-256 in the cache's blob names (`ingot verify` checks them)"
+            )
         }
         lines.append("companion  \(companionFiles.isEmpty ? "(none)" : companionFiles.joined(separator: " "))")
         lines.append("by kind")
@@ -74,7 +83,16 @@ extension InspectionReport {
             ("tensor_count", .int(tensorCount)),
             ("data_bytes", .int(dataBytes)),
             ("file_bytes", .int(fileBytes)),
-            ("files", .array(files.map { .object([("name", .string($0.name)), ("bytes", .int($0.bytes))]) })),
+            (
+                "files",
+                .array(
+                    files.map { f in
+                        .object([
+                            ("name", .string(f.name)), ("bytes", .int(f.bytes)),
+                            ("hub_sha256", hubDigests?[f.name].map { .string($0) } ?? .null),
+                        ])
+                    })
+            ),
             ("companion_files", .array(companionFiles.map(JSONValue.string))),
             ("by_kind", tallies(byKind)),
             ("by_dtype", tallies(byDType)),

@@ -43,6 +43,9 @@ public struct InspectionReport: Sendable {
     /// One line describing the quantization scheme.
     public let quantizationScheme: String
     public let companionFiles: [String]
+    /// In a Hugging Face cache: each safetensors file's digest as its blob name records it (docs/model-store.md,
+    /// "Hugging Face cache"); nil outside a cache. `ingot verify` checks them.
+    public let hubDigests: [String: String]?
     /// Anything suspicious, one line each.
     public let warnings: [String]
 
@@ -66,6 +69,10 @@ public struct InspectionReport: Sendable {
         dataBytes = model.tensors.dataBytes
         fileBytes = model.tensors.fileBytes
         companionFiles = model.presentCompanionFiles
+        hubDigests = ChecksumList.hub(model.tensors.location).map { list in
+            Dictionary(
+                zip(list.entries, list.digests).filter { $0.1 == .sha256 }.map { ($0.0.name, $0.0.sha256) }, uniquingKeysWith: { a, _ in a })
+        }
         quantizationScheme = Self.describe(c.quantization)
 
         var byKind: [String: Tally] = [:]

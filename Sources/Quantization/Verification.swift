@@ -11,20 +11,32 @@ public enum Verification {
     /// What to do.
     public struct Options: Sendable {
         public var threads: Int
-        /// A SHA256SUMS-style list to check the files against.
-        public var checksumsPath: String?
+        /// What to check the files' digests against (docs/model-store.md, "Hugging Face cache").
+        public var checksums: ChecksumSource
         /// Called with (bytes done, bytes total) from worker threads, serialized.
         public var progress: (@Sendable (Int, Int) -> Void)?
 
         /// Creates options.
         public init(
-            threads: Int = ProcessInfo.processInfo.activeProcessorCount, checksumsPath: String? = nil,
+            threads: Int = ProcessInfo.processInfo.activeProcessorCount, checksums: ChecksumSource = .hubWhenCached,
             progress: (@Sendable (Int, Int) -> Void)? = nil
         ) {
             self.threads = max(1, threads)
-            self.checksumsPath = checksumsPath
+            self.checksums = checksums
             self.progress = progress
         }
+    }
+
+    /// Where expected file digests come from.
+    public enum ChecksumSource: Sendable, Equatable {
+        /// None: file digests are not checked.
+        case none
+        /// A SHA256SUMS-style list.
+        case list(String)
+        /// The digests a Hugging Face cache records in its blob names; an error when the model is not in a cache.
+        case hub
+        /// ``hub`` when the model is a cache snapshot, else ``none`` (the default).
+        case hubWhenCached
     }
 
     static let chunkBytes = 64 << 20
@@ -36,7 +48,19 @@ public enum Verification {
     public static func run(path: String, options: Options = Options()) throws -> VerifyReport {
         let started = Date()
         let model = try ModelFolder(path: path)
-        let checksums = try options.checksumsPath.map { try ChecksumList(path: $0) }
+        let checksums: ChecksumList?
+        switch options.checksums {
+        case .none: checksums = nil
+        case .list(let path): checksums = try ChecksumList(path: path)
+        case .hubWhenCached: checksums = ChecksumList.hub(model.tensors.location)
+        case .hub:
+            guard let list = ChecksumList.hub(model.tensors.location) else {
+                throw CheckpointError.invalidField(
+                    file: model.folder, field: "--checksums hub", found: "a folder outside a Hugging Face cache",
+                    expected: "a cache repository (models--org--name) or one of its snapshots, whose files link to blobs/")
+            }
+            checksums = list
+        }
         var findings = structureFindings(model)
         findings += weightShapeFindings(model)
 
@@ -64,7 +88,7 @@ public enum Verification {
         }
         return VerifyReport(
             model: model.folder, kind: model.kind, findings: findings, projections: projections, layers: layers,
-            checksums: checked, bytesRead: progress.done, seconds: Date().timeIntervalSince(started))
+            checksums: checked, checksumSource: checksums?.source, bytesRead: progress.done, seconds: Date().timeIntervalSince(started))
     }
 
     // MARK: structure
@@ -275,7 +299,7 @@ public enum Verification {
         // The items do not throw: an unreadable file is reported as such below.
         try? parallelItems(count: entries.count, workers: threads) { _, i in
             guard present[i] else { return }
-            actual.value[i] = try? ChecksumList.sha256(path: model.tensors.location.file(entries[i].name)) { progress.add($0) }
+            actual.value[i] = try? list.digest(i, path: model.tensors.location.file(entries[i].name)) { progress.add($0) }
         }
         var rows: [(String, String, String)] = []
         for (i, e) in entries.enumerated() {
@@ -286,15 +310,22 @@ public enum Verification {
             let got = actual.value[i] ?? "unreadable"
             rows.append((e.name, e.sha256, got))
             if got != e.sha256 {
+                let what = list.digests[i] == .sha256 ? "SHA-256" : "git blob id"
+                let says = list.source == "hub" ? "its blob name in the cache says" : "the list says"
                 findings.append(
                     Finding(
-                        .error, subject: e.name, "SHA-256 is \(got), the list says \(e.sha256); the file is corrupt or another revision"))
+                        .error, subject: e.name, "\(what) is \(got), \(says) \(e.sha256); the file is corrupt or another revision"))
             }
         }
         let listed = Set(entries.map(\.name))
         for file in model.tensors.files {
             let name = String(file.path.dropFirst(model.tensors.location.folder.count).drop { $0 == "/" })
-            if !listed.contains(name) { findings.append(Finding(.warning, subject: name, "not in the checksum list; not checked")) }
+            if !listed.contains(name) {
+                findings.append(
+                    Finding(
+                        .warning, subject: name,
+                        list.source == "hub" ? "not a link to a digest-named blob in the cache; not checked" : "not in the checksum list; not checked"))
+            }
         }
         return (rows, findings)
     }

@@ -30,7 +30,8 @@ extension VerifyReport {
         }
         if !checksums.isEmpty {
             let ok = checksums.filter { $0.expected == $0.actual }.count
-            lines.append("checksums  \(ok)/\(checksums.count) files match")
+            let source = checksumSource == "hub" ? "the digests in the cache's blob names" : checksumSource ?? "?"
+            lines.append("checksums  \(ok)/\(checksums.count) files match \(source)")
         }
         let errors = findings.filter { $0.severity == .error }.count
         let warnings = findings.filter { $0.severity == .warning }.count
@@ -84,6 +85,7 @@ extension VerifyReport {
                         ])
                     })
             ),
+            ("checksum_source", checksumSource.map { .string($0) } ?? .null),
             (
                 "checksums",
                 .array(

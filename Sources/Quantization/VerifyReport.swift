@@ -69,6 +69,8 @@ public struct VerifyReport: Sendable {
     public let layers: [LayerSummary]
     /// Files hashed against the checksum list: (name, expected, actual).
     public let checksums: [(file: String, expected: String, actual: String)]
+    /// Where the expected digests came from: a list's path, "hub" (a cache's blob names), or nil (not checked).
+    public let checksumSource: String?
     public let bytesRead: Int
     public let seconds: Double
 

@@ -21,6 +21,10 @@ public struct ModelLocation: Sendable, Equatable {
     /// Real paths that shard files may resolve into.
     public let allowedRoots: [String]
 
+    /// The cache repository's `blobs/` folder when this is a Hugging Face cache snapshot (its files are links into
+    /// it, each blob named by its digest; docs/model-store.md, "Hugging Face cache"), else nil.
+    public var hubBlobs: String? { allowedRoots.dropFirst().first { ($0 as NSString).lastPathComponent == "blobs" } }
+
     /// The index file name Hugging Face writes for sharded checkpoints.
     public static let indexFileName = "model.safetensors.index.json"
     /// The job record an unfinished `ingot repack` leaves in its output folder until the bundle is complete

@@ -13,7 +13,20 @@ struct VerificationTests {
     }
 
     func verify(_ folder: String, checksums: String? = nil) throws -> VerifyReport {
-        try Verification.run(path: folder, options: .init(threads: 2, checksumsPath: checksums))
+        try Verification.run(path: folder, options: .init(threads: 2, checksums: checksums.map { .list($0) } ?? .hubWhenCached))
+    }
+
+    /// Runs `command` with /bin/sh and returns its standard output.
+    func shell(_ command: String) throws -> String {
+        let process = Process()
+        let pipe = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
     }
 
     func expectFinding(
@@ -184,6 +197,47 @@ struct VerificationTests {
         try data.write(to: URL(fileURLWithPath: shard))
         let report = try verify(folder, checksums: list)
         expectFinding(report, .error, layer: nil, expert: nil, subject: "model-00002-of-000004.safetensors", containing: "SHA-256 is")
+    }
+
+    @Test("a Hugging Face cache is checked against its blob names by default: SHA-256 for LFS blobs, git's blob id for small files")
+    func hubDigests() throws {
+        let folder = try tinyCheckpoint()
+        let repo = temporaryFolder() + "/models--org--tiny"
+        let snapshot = repo + "/snapshots/0123abcd"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: repo + "/blobs", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: snapshot, withIntermediateDirectories: true)
+        // Blob names as the hub writes them, computed by independent tools: sha256sum for LFS files, git for the rest.
+        let names = try fm.contentsOfDirectory(atPath: folder).sorted()
+        for name in names {
+            let path = folder + "/" + name
+            let tool = name.hasSuffix(".safetensors") ? "sha256sum" : "git hash-object"
+            let digest = String(try shell("\(tool) '\(path)'").prefix { $0.isHexDigit })
+            #expect(digest.count == (name.hasSuffix(".safetensors") ? 64 : 40), "\(tool) \(name)")
+            try fm.moveItem(atPath: path, toPath: repo + "/blobs/" + digest)
+            try fm.createSymbolicLink(atPath: snapshot + "/" + name, withDestinationPath: "../../blobs/" + digest)
+        }
+        let clean = try verify(repo)
+        #expect(clean.checksumSource == "hub" && clean.checksums.count == names.count, "\(clean.text)")
+        #expect(!clean.hasFindings && clean.checksums.allSatisfy { $0.expected == $0.actual }, "\(clean.text)")
+        #expect(clean.text.contains("files match the digests in the cache's blob names"))
+        let inspection = InspectionReport(try ModelFolder(path: repo))
+        let shards = names.filter { $0.hasSuffix(".safetensors") }
+        #expect(inspection.hubDigests?.count == shards.count && shards.allSatisfy { inspection.hubDigests?[$0]?.count == 64 })
+        #expect(inspection.text.contains("digests    \(shards.count) of \(shards.count) safetensors files have a SHA-256"))
+        #expect(InspectionReport(try ModelFolder(path: try tinyCheckpoint())).hubDigests == nil)
+        // A corrupt blob (a flipped byte in the last shard) is named by its file in the snapshot.
+        let shard = names.last { $0.hasSuffix(".safetensors") }!
+        let blob = ModelLocation.realPath(snapshot + "/" + shard)
+        var data = try Data(contentsOf: URL(fileURLWithPath: blob))
+        data[data.count - 1] ^= 1
+        try data.write(to: URL(fileURLWithPath: blob))
+        let report = try verify(snapshot)
+        expectFinding(report, .error, layer: nil, expert: nil, subject: shard, containing: "its blob name in the cache says")
+        // Asked for explicitly outside a cache, `hub` is refused; `none` checks nothing.
+        let plain = try tinyCheckpoint()
+        #expect(throws: CheckpointError.self) { try Verification.run(path: plain, options: .init(threads: 2, checksums: .hub)) }
+        #expect(try Verification.run(path: repo, options: .init(threads: 2, checksums: .none)).checksumSource == nil)
     }
 
     @Test("level −8 and F16-inexact scales are notes, not findings")

@@ -17,12 +17,25 @@ extension Ingot {
         @OptionGroup var input: ModelOptions
         @OptionGroup var output: OutputOptions
         @OptionGroup var threading: ThreadingOptions
-        @Option(help: "A SHA256SUMS-style list (\"HEX  FILE\" per line, e.g. the hashes Hugging Face shows for LFS files).")
+        @Option(
+            help: ArgumentHelp(
+                "File digests to check: a SHA256SUMS-style list (\"HEX  FILE\" per line), `hub` (the digests a Hugging Face cache "
+                    + "records in its blob names), or `none`.",
+                discussion: "Default: `hub` when MODEL is in a Hugging Face cache, else `none`."))
         var checksums: String?
         @Option(help: "Also write per-projection statistics to this HDF5 file.")
         var report: String?
         @Flag(help: "No progress output.")
         var quiet = false
+
+        var checksumSource: Verification.ChecksumSource {
+            switch checksums {
+            case nil: .hubWhenCached
+            case "hub": .hub
+            case "none": Verification.ChecksumSource.none
+            case let path?: .list(path)
+            }
+        }
 
         func execute() throws {
             if ModelStoreKind(path: input.model) == .bundle {
@@ -30,7 +43,7 @@ extension Ingot {
                 return
             }
             let bar = ProgressBar(label: "verify", total: 1, quiet: quiet)
-            let options = Verification.Options(threads: threading.threads, checksumsPath: checksums) { done, total in
+            let options = Verification.Options(threads: threading.threads, checksums: checksumSource) { done, total in
                 bar.update(done, total: total)
             }
             let result = try Verification.run(path: input.model, options: options)
