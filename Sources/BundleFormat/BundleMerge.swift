@@ -7,7 +7,7 @@ public enum BundleMerge {
     /// `output` and writes the manifest.
     ///
     /// - Throws: ``BundleError/slicesDoNotMatch(reason:)`` naming what is wrong.
-    public static func merge(slices: [String], output: String) throws {
+    public static func merge(slices: [String], output: String, checkSpace: Bool = true) throws {
         var identity: JSONValue?
         var seen: [Int: String] = [:]
         var count = 0
@@ -34,6 +34,17 @@ public enum BundleMerge {
         let units = ["globals"] + (0..<layers).map { "layer-" + String(repeating: "0", count: max(0, 3 - String($0).count)) + String($0) }
         let fm = FileManager.default
         try AtomicFile.requireNewOrEmptyFolder(output)
+        if checkSpace {
+            // Slices on the output's filesystem are linked, not copied (docs/operations.md, "Space").
+            var needed = DiskSpace.smallFilesAllowance
+            for (i, unit) in units.enumerated() {
+                guard let slice = seen[i % count + 1], !DiskSpace.sameFilesystem(slice, output) else { continue }
+                for name in [unit + ".bin", unit + ".json"] {
+                    needed += (try? fm.attributesOfItem(atPath: slice + "/" + name)[.size] as? Int) ?? 0
+                }
+            }
+            try DiskSpace.require(needed, at: output, for: "the merged bundle")
+        }
         try fm.createDirectory(atPath: output + "/files", withIntermediateDirectories: true)
         for (i, unit) in units.enumerated() {
             guard let slice = seen[i % count + 1] else { continue }

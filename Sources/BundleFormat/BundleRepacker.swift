@@ -12,6 +12,8 @@ public import TensorIO
 public enum BundleRepacker {
     /// What to write.
     public struct Options: Sendable {
+        /// Refuse at once when the bundle will not fit (docs/operations.md, "Space").
+        public var checkSpace = true
         public var compression: BundleManifest.Compression
         public var tileRows: Int
         public var threads: Int
@@ -76,6 +78,9 @@ public enum BundleRepacker {
             try job.claimFolder()
             BundleAssembler.removeJobFiles(folder: output, units: job.units.map(\.name))
             return Summary(unitsWritten: 0, unitsSkipped: job.units.count, extentsResumed: 0, finalized: true, dataBytes: 0)
+        }
+        if options.checkSpace {
+            try DiskSpace.require(try job.remainingBytesBound(), at: output, for: "the bundle")
         }
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         try job.claimFolder()
@@ -184,6 +189,31 @@ final class RepackJob: @unchecked Sendable {
     }
 
     func path(_ name: String) -> String { (output as NSString).appendingPathComponent(name) }
+
+    /// At most the bytes this run still writes: every unit of this run not yet complete, each extent raw or at
+    /// zstd's worst case and aligned, less what a killed run's partial file already holds; plus the small files
+    /// (docs/operations.md, "Space").
+    func remainingBytesBound() throws -> Int {
+        let fm = FileManager.default
+        var total = DiskSpace.smallFilesAllowance + DiskSpace.companionBytes(in: model.tensors.location.folder)
+        for unit in units where isMine(unit) {
+            if fm.fileExists(atPath: path(unit.name + ".bin")) && fm.fileExists(atPath: path(unit.name + ".json")) { continue }
+            var bytes = 0
+            for extent in unit.extents {
+                let raw: Int
+                switch extent {
+                case .dense(let name): raw = model.tensors.info(name)?.byteCount ?? 0
+                case .expert(let layer, let expert):
+                    raw = try ExpertBuilder.projections(job: self, layer: layer, expert: expert).last.map { $0.offset + $0.bytes } ?? 0
+                }
+                let stored = options.compression == .none ? raw : Zstd.compressBound(raw)
+                bytes += (stored + BundleRepacker.extentAlignment - 1) / BundleRepacker.extentAlignment * BundleRepacker.extentAlignment
+            }
+            let partial = (try? fm.attributesOfItem(atPath: path(unit.name + ".bin.partial"))[.size] as? Int) ?? 0
+            total += max(0, bytes - partial)
+        }
+        return total
+    }
 
     func isMine(_ unit: RepackUnit) -> Bool {
         guard let shard = options.shard else { return true }

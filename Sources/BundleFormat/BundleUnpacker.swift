@@ -8,11 +8,12 @@ public enum BundleUnpacker {
     /// bytes identical to the source's; files/ copied; the index last (when the source had several shards).
     ///
     /// - Throws: ``BundleError`` for a bad bundle, ``FileError`` on I/O failure.
-    public static func unpack(bundle: String, output: String, progress: ((Int, Int) -> Void)? = nil) throws {
+    public static func unpack(bundle: String, output: String, checkSpace: Bool = true, progress: ((Int, Int) -> Void)? = nil) throws {
         let reader = try BundleReader(folder: bundle)
         let m = reader.manifest
         let fm = FileManager.default
         try AtomicFile.requireNewOrEmptyFolder(output)
+        if checkSpace { try DiskSpace.require(unpackedBytesBound(m), at: output, for: "the unpacked checkpoint") }
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         for f in m.files {
             let source = BundleReader.filesFolder(of: bundle) + "/" + f.name
@@ -102,11 +103,12 @@ public enum BundleUnpacker {
     }
 
     /// Writes the raw (uncompressed) bundle of a compressed one; the result is byte-identical to a raw repack.
-    public static func inflate(bundle: String, output: String, progress: ((Int, Int) -> Void)? = nil) throws {
+    public static func inflate(bundle: String, output: String, checkSpace: Bool = true, progress: ((Int, Int) -> Void)? = nil) throws {
         let reader = try BundleReader(folder: bundle)
         var m = reader.manifest
         let fm = FileManager.default
         try AtomicFile.requireNewOrEmptyFolder(output)
+        if checkSpace { try DiskSpace.require(inflatedBytesBound(m), at: output, for: "the raw bundle") }
         let (source, target) = (BundleReader.filesFolder(of: bundle), BundleReader.filesFolder(of: output))
         try fm.createDirectory(atPath: target, withIntermediateDirectories: true)
         for f in m.files {
@@ -208,5 +210,23 @@ public enum BundleUnpacker {
             mapping?.release(offset: offset + done, count: n)
             done += n
         }
+    }
+
+    /// At most the bytes `unpack` writes: every tensor's raw bytes (an expert's packed nibbles and scales are no
+    /// larger than its tiles), a header's worth per tensor, and the small files (docs/operations.md, "Space").
+    static func unpackedBytesBound(_ m: BundleManifest) -> Int {
+        let names = m.sourceShards.reduce(0) { $0 + $1.tensors.reduce(0) { $0 + $1.utf8.count + 128 } }
+        return DiskSpace.smallFilesAllowance + m.files.reduce(0) { $0 + $1.bytes } + names + m.tensors.reduce(0) { $0 + $1.bytes }
+            + m.experts.reduce(0) { $0 + $1.bytes }
+            + m.sourceShards.count * (8 + 4096)
+    }
+
+    /// At most the bytes `inflate` writes: every extent raw and aligned, and the small files.
+    static func inflatedBytesBound(_ m: BundleManifest) -> Int {
+        let align = BundleRepacker.extentAlignment
+        return m.tensors.reduce(DiskSpace.smallFilesAllowance + m.files.reduce(0) { $0 + $1.bytes }) {
+            $0 + ($1.bytes + align - 1) / align * align
+        }
+            + m.experts.reduce(0) { $0 + ($1.bytes + align - 1) / align * align }
     }
 }

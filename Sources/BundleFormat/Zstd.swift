@@ -11,6 +11,9 @@ public struct ZstdError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// zstd frames: one compressed frame per extent, so any extent decompresses alone.
 public enum Zstd {
+    /// The largest frame ``compress(_:level:)`` can produce for `count` bytes (`ZSTD_compressBound`).
+    public static func compressBound(_ count: Int) -> Int { ZSTD_compressBound(count) }
+
     /// Compresses `input` into one zstd frame. The corresponding C function is `ZSTD_compress`.
     ///
     /// - Parameter level: zstd level, 1 (fast) to 19 (small); 3 is zstd's default.

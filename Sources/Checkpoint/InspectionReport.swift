@@ -71,7 +71,8 @@ public struct InspectionReport: Sendable {
         companionFiles = model.presentCompanionFiles
         hubDigests = ChecksumList.hub(model.tensors.location).map { list in
             Dictionary(
-                zip(list.entries, list.digests).filter { $0.1 == .sha256 }.map { ($0.0.name, $0.0.sha256) }, uniquingKeysWith: { a, _ in a })
+                zip(list.entries, list.digests).filter { $0.1 == .sha256 }.map { ($0.0.name, $0.0.sha256) }, uniquingKeysWith: { a, _ in a }
+            )
         }
         quantizationScheme = Self.describe(c.quantization)
 

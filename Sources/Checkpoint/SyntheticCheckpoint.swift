@@ -34,6 +34,8 @@ public enum SyntheticCheckpoint {
         public var weightShapeDType: DType
         /// On-disk form of the weights.
         public var form: Form
+        /// Refuse at once when the output will not fit (docs/operations.md, "Space").
+        public var checkSpace = true
 
         /// Creates options.
         public init(
@@ -223,10 +225,15 @@ public enum SyntheticCheckpoint {
         to folder: String, options: Options, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         progress: (Progress) -> Void = { _ in }
     ) throws -> Summary {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let configJSON = configJSON(options)
         let config = try ModelConfig(json: configJSON, file: "config.json")
         let shards = plan(config, options: options)
+        if options.checkSpace {
+            try DiskSpace.require(
+                shards.reduce(DiskSpace.smallFilesAllowance) { $0 + DiskSpace.safetensorsBound($1.tensors) }, at: folder,
+                for: "the synthetic checkpoint")
+        }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try AtomicFile.write(configJSON.prettyText + "\n", to: (folder as NSString).appendingPathComponent("config.json"))
         let generation = JSONValue.object([
             ("bos_token_id", .int(config.bosTokenId ?? 0)),

@@ -74,6 +74,8 @@ public enum GGUFExporter {
         public var inexactListLimit: Int
         /// Called with (bytes written, total bytes).
         public var progress: @Sendable (Int, Int) -> Void
+        /// Refuse at once when the GGUF will not fit (docs/operations.md, "Space").
+        public var checkSpace = true
 
         /// Creates options.
         public init(
@@ -181,6 +183,7 @@ public enum GGUFExporter {
             headers.append(try GGUFHeader(metadata: kv, tensors: g, file: paths[i]))
         }
         let total = headers.reduce(0) { $0 + $1.fileBytes }
+        if options.checkSpace { try DiskSpace.require(total, at: output, for: "the GGUF export") }
         let emitter = TensorEmitter(
             source: source, maxRow: plan.tensors.map { max($0.info.dims[0], rowSourceElements($0)) }.max() ?? 1)
         var writers: [GGUFFileWriter] = []

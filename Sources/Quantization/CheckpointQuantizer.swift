@@ -17,6 +17,8 @@ public enum CheckpointQuantizer {
         public var scheme: CompressedTensorsConfig
         public var grid: GroupQuantizer.Grid
         public var threads: Int
+        /// Refuse at once when the output will not fit (docs/operations.md, "Space").
+        public var checkSpace = true
         /// Called with (bytes of source done, total) after each tensor.
         public var progress: (@Sendable (Int, Int) -> Void)?
 
@@ -130,6 +132,13 @@ public enum CheckpointQuantizer {
 
         let fm = FileManager.default
         try AtomicFile.requireNewOrEmptyFolder(outputPath)
+        if options.checkSpace {
+            try DiskSpace.require(
+                plans.reduce(DiskSpace.smallFilesAllowance + DiskSpace.companionBytes(in: model.tensors.location.folder)) {
+                    $0 + DiskSpace.safetensorsBound($1.outputs.map(\.0))
+                }, at: outputPath,
+                for: "the quantized checkpoint")
+        }
         try fm.createDirectory(atPath: outputPath, withIntermediateDirectories: true)
         try writeConfig(model, scheme: scheme, to: (outputPath as NSString).appendingPathComponent("config.json"))
         for name in try fm.contentsOfDirectory(atPath: model.folder).sorted()

@@ -324,7 +324,8 @@ public enum Verification {
                 findings.append(
                     Finding(
                         .warning, subject: name,
-                        list.source == "hub" ? "not a link to a digest-named blob in the cache; not checked" : "not in the checksum list; not checked"))
+                        list.source == "hub"
+                            ? "not a link to a digest-named blob in the cache; not checked" : "not in the checksum list; not checked"))
             }
         }
         return (rows, findings)

@@ -31,6 +31,7 @@ extension Ingot.Export {
         @Option(help: "general.name (default: the source folder's name without a .bundle suffix).")
         var name: String?
         @OptionGroup var outputOptions: OutputOptions
+        @OptionGroup var space: SpaceCheckOptions
         @Flag(help: "No progress output.")
         var quiet = false
 
@@ -67,11 +68,11 @@ extension Ingot.Export {
             }
             let bar = ProgressBar(label: "export gguf", total: 1, quiet: quiet)
             let started = Date()
-            let report = try GGUFExporter.run(
-                source: source, output: output,
-                options: .init(
-                    denseType: dense, splitMaxBytes: splitMaxSize.flatMap(Self.parseSize), name: try name ?? Self.defaultName(source)
-                ) { done, total in bar.update(done, total: total) })
+            var options = GGUFExporter.Options(
+                denseType: dense, splitMaxBytes: splitMaxSize.flatMap(Self.parseSize), name: try name ?? Self.defaultName(source)
+            ) { done, total in bar.update(done, total: total) }
+            options.checkSpace = space.enabled
+            let report = try GGUFExporter.run(source: source, output: output, options: options)
             bar.finish()
             let seconds = Date().timeIntervalSince(started)
             if outputOptions.json {

@@ -11,13 +11,14 @@ extension Ingot {
         var slices: [String]
         @Option(name: .shortAndLong, help: "Bundle folder (new or empty).")
         var output: String
+        @OptionGroup var space: SpaceCheckOptions
 
         func validate() throws {
             guard !slices.isEmpty else { throw ValidationError("give the slice folders") }
         }
 
         func execute() throws {
-            try BundleMerge.merge(slices: slices, output: output)
+            try BundleMerge.merge(slices: slices, output: output, checkSpace: space.enabled)
             print("wrote bundle \(output) from \(slices.count) slices")
         }
     }

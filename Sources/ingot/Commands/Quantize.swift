@@ -25,6 +25,7 @@ extension Ingot {
         @Option(help: "Rounding grid: rtn (compressed-tensors, levels −8…7) or qat (K2's grid, levels −7…7); default: the recipe's.")
         var grid: String?
         @OptionGroup var threading: ThreadingOptions
+        @OptionGroup var space: SpaceCheckOptions
         @Flag(help: "No progress output.")
         var quiet = false
 
@@ -63,11 +64,11 @@ extension Ingot {
             let gridChoice: GroupQuantizer.Grid = (grid ?? r.grid.rawValue) == "qat" ? .qatGrid : .compressedTensors
             let bar = ProgressBar(label: "quantize", total: 1, quiet: quiet)
             let started = Date()
-            let summary = try CheckpointQuantizer.run(
-                source: source, output: output,
-                options: .init(scheme: schemeConfig, grid: gridChoice, threads: threading.threads) { done, total in
-                    bar.update(done, total: total)
-                })
+            var options = CheckpointQuantizer.Options(scheme: schemeConfig, grid: gridChoice, threads: threading.threads) { done, total in
+                bar.update(done, total: total)
+            }
+            options.checkSpace = space.enabled
+            let summary = try CheckpointQuantizer.run(source: source, output: output, options: options)
             bar.finish()
             print(
                 "wrote \(output): \(summary.quantizedModules) modules quantized (recipe \(r.name), grid \(gridChoice.rawValue)), "

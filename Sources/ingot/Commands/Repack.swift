@@ -26,6 +26,7 @@ extension Ingot {
         @Option(help: "Write slice i of n (1-based), e.g. 2/8.")
         var shard: String?
         @OptionGroup var threading: ThreadingOptions
+        @OptionGroup var space: SpaceCheckOptions
         @Flag(help: "No progress output.")
         var quiet = false
         @Option(help: .hidden)
@@ -60,12 +61,12 @@ extension Ingot {
             let tileRows = r.bundleRows
             let bar = ProgressBar(label: "repack", total: 1, quiet: quiet)
             let started = Date()
-            let summary = try BundleRepacker.run(
-                source: model, output: output,
-                options: .init(
-                    compression: compression, tileRows: tileRows, threads: threading.threads, shard: shard.flatMap(Self.parseShard),
-                    expertOrderPath: expertOrder
-                ) { done, total in bar.update(done, total: total) })
+            var options = BundleRepacker.Options(
+                compression: compression, tileRows: tileRows, threads: threading.threads, shard: shard.flatMap(Self.parseShard),
+                expertOrderPath: expertOrder
+            ) { done, total in bar.update(done, total: total) }
+            options.checkSpace = space.enabled
+            let summary = try BundleRepacker.run(source: model, output: output, options: options)
             bar.finish()
             let seconds = Date().timeIntervalSince(started)
             print(

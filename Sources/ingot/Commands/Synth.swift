@@ -25,6 +25,7 @@ extension Ingot {
         @Option(name: .shortAndLong, help: "Output folder (created; must not already hold a checkpoint).")
         var output: String
         @OptionGroup var threading: ThreadingOptions
+        @OptionGroup var space: SpaceCheckOptions
         @Flag(help: "No progress output.")
         var quiet = false
 
@@ -38,7 +39,8 @@ extension Ingot {
         }
 
         func execute() throws {
-            let options = SyntheticCheckpoint.Options(preset: preset, layers: layers, experts: experts, seed: seed, form: form)
+            var options = SyntheticCheckpoint.Options(preset: preset, layers: layers, experts: experts, seed: seed, form: form)
+            options.checkSpace = space.enabled
             var bar: ProgressBar?
             let started = Date()
             let summary = try SyntheticCheckpoint.write(to: output, options: options, threads: threading.threads) { p in
