@@ -65,7 +65,17 @@ public struct ModelLocation: Sendable, Equatable {
         if fm.fileExists(atPath: index) {
             return ModelLocation(folder: path, singleFile: nil, indexFile: index, allowedRoots: roots)
         }
-        let files = ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()
+        let entries = (try? fm.contentsOfDirectory(atPath: path)) ?? []
+        let files = entries.filter { $0.hasSuffix(".safetensors") }.sorted()
+        // A file still being written (`NAME.partial` or `NAME.partial-PID`) and no index: a job was killed before
+        // it finished (the index is written last), so what is here is not a whole model.
+        if let partial = entries.filter({ $0.contains(".safetensors.partial") }).sorted().first {
+            throw SafetensorsError.noCheckpoint(
+                path: path,
+                reason: "an unfinished job: \(partial) is a file an interrupted `ingot unpack`, `quantize` or `synth` was still "
+                    + "writing and there is no \(indexFileName) yet; run the same command again into a new or emptied folder, or "
+                    + "delete this one")
+        }
         switch files.count {
         case 0:
             if fm.fileExists(atPath: (path as NSString).appendingPathComponent(repackJobFileName)) {
@@ -73,6 +83,12 @@ public struct ModelLocation: Sendable, Equatable {
                     path: path,
                     reason: "an unfinished `ingot repack` job (\(repackJobFileName), no manifest.json yet): run the same "
                         + "repack command again to resume it, or delete the folder to discard it")
+            }
+            if let partial = entries.filter({ $0.hasSuffix(".bin.partial") }).sorted().first {
+                throw SafetensorsError.noCheckpoint(
+                    path: path,
+                    reason: "an unfinished `ingot inflate` job (\(partial), no manifest.json yet): run it again into an emptied "
+                        + "folder, or delete this one")
             }
             throw SafetensorsError.noCheckpoint(path: path, reason: "no .safetensors file and no \(indexFileName)")
         case 1:

@@ -121,6 +121,28 @@ struct ShardedCheckpointTests {
         }
     }
 
+    @Test("a folder a killed writer left (a finished shard, a .partial one, no index) is an unfinished job, not a model")
+    func unfinishedShardWriter() throws {
+        let folder = try makeCheckpoint()
+        try FileManager.default.removeItem(atPath: folder + "/model.safetensors.index.json")
+        try FileManager.default.moveItem(atPath: folder + "/b.safetensors", toPath: folder + "/b.safetensors.partial-4242")
+        do {
+            _ = try SafetensorsCheckpoint(path: folder)
+            Issue.record("one finished shard of an unfinished job opened as a single-file checkpoint")
+        } catch let SafetensorsError.noCheckpoint(path, reason) {
+            #expect(path == folder)
+            #expect(reason.contains("unfinished job: b.safetensors.partial-4242") && reason.contains("delete"), "\(reason)")
+        }
+        let inflating = temporaryFolder()
+        try Data().write(to: URL(fileURLWithPath: inflating + "/layer-001.bin.partial"))
+        #expect(
+            throws: SafetensorsError.noCheckpoint(
+                path: inflating,
+                reason: "an unfinished `ingot inflate` job (layer-001.bin.partial, no manifest.json yet): run it again into an emptied "
+                    + "folder, or delete this one")
+        ) { try SafetensorsCheckpoint(path: inflating) }
+    }
+
     @Test("total_size that disagrees with the shards is caught")
     func totalSizeMismatch() throws {
         let folder = try makeCheckpoint()
