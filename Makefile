@@ -5,7 +5,7 @@ APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine bench-e2e check-large fuzz clean python-fixtures interop bench-gguf
+.PHONY: check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine bench-e2e check-large check-slurm fuzz clean python-fixtures interop bench-gguf
 
 ## setup: install the system libraries (only those missing); idempotent, non-interactive.
 setup:
@@ -130,6 +130,11 @@ bench-tokenizer: setup
 ## check-large: round trips on a larger synthetic checkpoint (release build; a few minutes, not in CI).
 check-large: release
 	bash bench/check-large.sh
+
+## check-slurm: installs slurm-wlm, starts munged, slurmctld and slurmd on this machine, runs the 4-task array job of
+## docs/scale-out/repack-array.sbatch, merges, and compares with a single-machine repack byte for byte (root; not in CI)
+check-slurm: release
+	bash bench/check-slurm.sh
 
 ## interop: export k2-mini to GGUF, run it in llama.cpp (llama-cpp-python, built from PyPI when missing: slow) and compare
 ## its logits with ingot's on held-out text; not in CI. Gate (exit 1 below 99.9 % same top-1): dense tensors exported as

@@ -23,8 +23,13 @@ extension Ingot {
         var compress: String?
         @Option(help: "Usage profile JSON {\"layers\": {\"1\": [count per expert], …}}: hottest experts first.")
         var expertOrder: String?
-        @Option(help: "Write slice i of n (1-based), e.g. 2/8.")
+        @Option(
+            help: ArgumentHelp(
+                "Write slice i of n (1-based), e.g. 2/8; or auto: the slice of a Slurm array task or a Kubernetes Indexed Job.",
+                discussion: "See docs/operations.md, \"Scale-out\"."))
         var shard: String?
+        @Option(help: "With --shard auto: the number of slices (required for Kubernetes; Slurm's array size otherwise).")
+        var shardCount: Int?
         @OptionGroup var threading: ThreadingOptions
         @OptionGroup var space: SpaceCheckOptions
         @Flag(help: "No progress output.")
@@ -39,17 +44,11 @@ extension Ingot {
             return .zstd(level: level)
         }
 
-        static func parseShard(_ text: String) -> (Int, Int)? {
-            let parts = text.split(separator: "/")
-            guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, (1...n).contains(i) else { return nil }
-            return (i, n)
-        }
-
         func validate() throws {
             if let compress, Self.parseCompression(compress) == nil {
                 throw ValidationError("--compress must be none, zstd or zstd:LEVEL (1-22)")
             }
-            if let shard, Self.parseShard(shard) == nil { throw ValidationError("--shard must be i/n with 1 ≤ i ≤ n, got '\(shard)'") }
+            _ = try ShardSpec.resolve(shard, count: shardCount, environment: ProcessInfo.processInfo.environment)
         }
 
         func execute() throws {
@@ -62,7 +61,8 @@ extension Ingot {
             let bar = ProgressBar(label: "repack", total: 1, quiet: quiet)
             let started = Date()
             var options = BundleRepacker.Options(
-                compression: compression, tileRows: tileRows, threads: threading.threads, shard: shard.flatMap(Self.parseShard),
+                compression: compression, tileRows: tileRows, threads: threading.threads,
+                shard: try ShardSpec.resolve(shard, count: shardCount, environment: ProcessInfo.processInfo.environment),
                 expertOrderPath: expertOrder
             ) { done, total in bar.update(done, total: total) }
             options.checkSpace = space.enabled
