@@ -137,21 +137,21 @@ extension LogitParity {
         var tokens = tokens
         if case .saved(let saved) = reference {
             guard saved.ctx == ctx || ctx == 0 else {
-                throw InferenceError.badRequest("the saved reference was made with --ctx \(saved.ctx), not \(ctx)")
+                throw EvaluationError.referenceContextMismatch(saved: saved.ctx, requested: ctx)
             }
             tokens = saved.tokens
         }
         let ctx = { if case .saved(let s) = reference { return s.ctx } else { return ctx } }()
         let chunks = Perplexity.chunks(tokenCount: tokens.count, ctx: ctx, limit: chunkLimit)
         guard !chunks.isEmpty else {
-            throw InferenceError.badRequest("the text has \(tokens.count) tokens, fewer than one chunk of --ctx \(ctx)")
+            throw EvaluationError.textTooShort(tokens: tokens.count, ctx: ctx)
         }
         let vocab = candidate.config.vocab, first = Perplexity.firstScored(ctx: ctx)
         let candRouting = RoutingRecorder(), refRouting = RoutingRecorder()
         var refEngine: InferenceEngine?
         if case .engine(let e) = reference {
             guard e.config.vocab == vocab else {
-                throw InferenceError.badRequest("vocabularies differ: reference \(e.config.vocab), candidate \(vocab)")
+                throw EvaluationError.vocabularyMismatch(reference: e.config.vocab, candidate: vocab)
             }
             refEngine = e
         }

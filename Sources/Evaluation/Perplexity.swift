@@ -113,7 +113,7 @@ extension InferenceEngine {
     ) throws -> PerplexityResult {
         let chunks = Perplexity.chunks(tokenCount: tokens.count, ctx: ctx, limit: chunkLimit)
         guard !chunks.isEmpty else {
-            throw InferenceError.badRequest("the text has \(tokens.count) tokens, fewer than one chunk of --ctx \(ctx)")
+            throw EvaluationError.textTooShort(tokens: tokens.count, ctx: ctx)
         }
         let start = DispatchTime.now().uptimeNanoseconds
         var acc = NLLAccumulator()

@@ -24,13 +24,13 @@ public final class ReferenceLogProbs: @unchecked Sendable {
 
     /// Opens a saved reference.
     ///
-    /// - Throws: ``InferenceError/badRequest(_:)`` naming the file when it is not one.
+    /// - Throws: ``EvaluationError/notReferenceFile(path:reason:)`` naming the file when it is not one.
     public init(path: String) throws {
         mapping = try MappedFile(path: path)
         let b = mapping.bytes
         func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: o, as: UInt32.self))) }
         guard b.count >= 28, Array(b[0..<8]) == Self.magic, u32(8) == 1 else {
-            throw InferenceError.badRequest("\(path): not an ingot reference log-prob file (magic/version)")
+            throw EvaluationError.notReferenceFile(path: path, reason: "not an ingot reference log-prob file (magic/version)")
         }
         ctx = u32(12)
         vocab = u32(16)
@@ -39,7 +39,7 @@ public final class ReferenceLogProbs: @unchecked Sendable {
         recordsOffset = 28 + 4 * chunks * ctx
         let expected = recordsOffset + scored * Self.recordBytes(vocab: vocab)
         guard ctx >= 2, vocab > 0, b.count == expected, scored == chunks * (ctx - 1 - ctx / 2) else {
-            throw InferenceError.badRequest("\(path): \(b.count) bytes, the header implies \(expected)")
+            throw EvaluationError.notReferenceFile(path: path, reason: "\(b.count) bytes, the header implies \(expected)")
         }
         tokens = (0..<(chunks * ctx)).map { Int(Int32(littleEndian: b.loadUnaligned(fromByteOffset: 28 + 4 * $0, as: Int32.self))) }
     }

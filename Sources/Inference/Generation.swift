@@ -64,7 +64,7 @@ extension InferenceEngine {
     public func generate(
         prompt: [Int], maxTokens: Int, sampler: Sampler, stop: Set<Int> = [], onToken: ((Int) -> Void)? = nil
     ) throws -> GenerationResult {
-        guard !prompt.isEmpty else { throw InferenceError.badRequest("the prompt has no tokens") }
+        guard !prompt.isEmpty else { throw InferenceError.emptyPrompt }
         var sampler = sampler
         let cache = makeCache()
         let vocab = config.vocab

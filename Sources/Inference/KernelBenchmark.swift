@@ -78,7 +78,7 @@ public enum KernelBenchmark {
     ) throws -> [Figure] {
         let weights = BundleWeights(store: try BundleStore(folder: bundle))
         guard !weights.store.isCompressed else {
-            throw InferenceError.badRequest("\(bundle) is compressed; benchmark a raw bundle (ingot inflate)")
+            throw InferenceError.unusableBenchmarkBundle(bundle: bundle, reason: "it is compressed; benchmark a raw bundle (ingot inflate)")
         }
         var byShape: [String: [LinearWeight]] = [:]
         for e in weights.store.reader.manifest.experts {
@@ -88,7 +88,7 @@ public enum KernelBenchmark {
                 byShape["\(p.rows)x\(p.columns)", default: []].append(w)
             }
         }
-        guard !byShape.isEmpty else { throw InferenceError.badRequest("\(bundle) has no routed experts") }
+        guard !byShape.isEmpty else { throw InferenceError.unusableBenchmarkBundle(bundle: bundle, reason: "it has no routed experts") }
         var figures = measure(byShape, threads: threads, seconds: seconds, activations: nil)
         for mode in activations {
             figures += measure(byShape, threads: threads, seconds: seconds, activations: mode)

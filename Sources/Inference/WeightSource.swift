@@ -10,7 +10,10 @@ public enum InferenceError: Error, LocalizedError, Equatable {
     case unsupportedDType(tensor: String, dtype: String)
     case unsupportedQuantization(tensor: String, detail: String)
     case tokenOutOfRange(token: Int, vocab: Int)
-    case badRequest(String)
+    /// Generation was asked to continue an empty prompt.
+    case emptyPrompt
+    /// The kernel benchmark needs a raw bundle with routed experts (`reason` says what this one is).
+    case unusableBenchmarkBundle(bundle: String, reason: String)
 
     public var errorDescription: String? {
         switch self {
@@ -19,7 +22,8 @@ public enum InferenceError: Error, LocalizedError, Equatable {
         case .unsupportedDType(let tensor, let dtype): "tensor \(tensor): the engine cannot compute with dtype \(dtype)"
         case .unsupportedQuantization(let tensor, let detail): "tensor \(tensor): unsupported quantization (\(detail))"
         case .tokenOutOfRange(let token, let vocab): "token id \(token) is outside the vocabulary (0..<\(vocab))"
-        case .badRequest(let message): message
+        case .emptyPrompt: "the prompt has no tokens"
+        case .unusableBenchmarkBundle(let bundle, let reason): "\(bundle): \(reason)"
         }
     }
 }

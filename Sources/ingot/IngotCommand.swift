@@ -38,7 +38,7 @@ func exitStatus(for error: any Error) -> Int32 {
     case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError, is InferenceError,
         is GGUFError:
         2
-    case is TokenizerError, is ChatError, is JSONLines.BadLine: 2
+    case is TokenizerError, is ChatError, is JSONLines.BadLine, is EvaluationError, is ToolCallEvaluationError: 2
     case let file as FileError where [ENOENT, EISDIR, ENOTDIR, EACCES].contains(file.errno) && file.operation == "open": 2
     default: 3
     }

@@ -44,7 +44,7 @@ import Testing
 
     @Test func tooFewTokensForOneChunkIsAnError() throws {
         let engine = try InferenceEngine(source: openWeights(Self.folder("dense0")))
-        #expect(throws: InferenceError.self) { try engine.perplexity([1, 2, 3], ctx: 16) }
+        #expect(throws: EvaluationError.textTooShort(tokens: 3, ctx: 16)) { try engine.perplexity([1, 2, 3], ctx: 16) }
     }
 
     @Test func modelAgainstItselfAndAgainstItsBundleIsExact() throws {
@@ -108,7 +108,7 @@ import Testing
         // A truncated file is refused with its name.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         try bytes.prefix(bytes.count - 3).write(to: URL(fileURLWithPath: path + ".cut"))
-        #expect(throws: InferenceError.self) { try ReferenceLogProbs(path: path + ".cut") }
+        #expect(throws: EvaluationError.self) { try ReferenceLogProbs(path: path + ".cut") }
     }
 
     @Test func distributionPercentilesAndErrors() {
