@@ -55,11 +55,11 @@ static void pack_panel(const ingot_weight *w, int64_t r0, int nr, int64_t k0, in
         /* Row r: cols/2 bytes, element j in the low nibble of byte j/2 when j is even (little-endian I32 words of
            8 nibbles); BF16 scale per 32 columns. k0 and kc are multiples of 32. */
         const uint8_t *src = (const uint8_t *)w->data;
-        const int64_t groups = cols / 32;
+        const int64_t groups = cols / INGOT_INT4_GROUP;
         for (int i = 0; i < nr; i++) {
             const uint8_t *row = src + (r0 + i) * (cols / 2);
-            for (int kk = 0; kk < kc; kk += 32) {
-                int64_t g = (k0 + kk) / 32;
+            for (int kk = 0; kk < kc; kk += INGOT_INT4_GROUP) {
+                int64_t g = (k0 + kk) / INGOT_INT4_GROUP;
                 float s = bf16_to_f32(w->scales[(r0 + i) * groups + g]);
                 const uint8_t *p = row + g * 16;
                 for (int j = 0; j < 16; j++) {
@@ -73,11 +73,11 @@ static void pack_panel(const ingot_weight *w, int64_t r0, int nr, int64_t k0, in
     default: { /* INGOT_W_INT4_TILES: tiles of tile_rows rows × 32 columns, byte j = element j | element j+16 << 4,
                   then the tile's BF16 scales (docs/bundle-format.md). */
         const uint8_t *tiles = (const uint8_t *)w->data;
-        const int64_t tr = w->tile_rows, groups = cols / 32, tile_bytes = tr * 18;
+        const int64_t tr = w->tile_rows, groups = cols / INGOT_INT4_GROUP, tile_bytes = tr * INGOT_TILE_ROW_BYTES;
         for (int i = 0; i < nr; i++) {
             int64_t r = r0 + i, b = r / tr, in = r % tr;
-            for (int kk = 0; kk < kc; kk += 32) {
-                int64_t g = (k0 + kk) / 32;
+            for (int kk = 0; kk < kc; kk += INGOT_INT4_GROUP) {
+                int64_t g = (k0 + kk) / INGOT_INT4_GROUP;
                 const uint8_t *tile = tiles + (b * groups + g) * tile_bytes;
                 uint16_t sb;
                 memcpy(&sb, tile + tr * 16 + in * 2, 2);
@@ -132,7 +132,7 @@ static inline float group_scale(const row_groups *rg, int64_t g) {
 }
 
 static inline row_groups row_groups_of(const ingot_weight *w, int64_t r) {
-    const int64_t groups = w->cols / 32;
+    const int64_t groups = w->cols / INGOT_INT4_GROUP;
     row_groups g;
     if (w->kind == INGOT_W_INT4_CT) {
         g.data = (const uint8_t *)w->data + r * (w->cols / 2);
@@ -141,22 +141,22 @@ static inline row_groups row_groups_of(const ingot_weight *w, int64_t r) {
         g.scale_stride = 2;
     } else { /* tiles of tr rows: per group tr × 16 level bytes, then tr BF16 scales (docs/bundle-format.md) */
         const int64_t tr = w->tile_rows, b = r / tr, in = r % tr;
-        const uint8_t *tile = (const uint8_t *)w->data + b * groups * tr * 18;
+        const uint8_t *tile = (const uint8_t *)w->data + b * groups * tr * INGOT_TILE_ROW_BYTES;
         g.data = tile + in * 16;
-        g.stride = tr * 18;
+        g.stride = tr * INGOT_TILE_ROW_BYTES;
         g.scales = tile + tr * 16 + in * 2;
-        g.scale_stride = tr * 18;
+        g.scale_stride = tr * INGOT_TILE_ROW_BYTES;
     }
     return g;
 }
 
 AVX2_TARGET static void dequant_avx2(const ingot_weight *w, int64_t r0, int64_t r1, float *out) {
-    const int64_t groups = w->cols / 32;
+    const int64_t groups = w->cols / INGOT_INT4_GROUP;
     const int ct = w->kind == INGOT_W_INT4_CT;
     for (int64_t r = r0; r < r1; r++) {
         row_groups rg = row_groups_of(w, r);
         float *o = out + (r - r0) * w->cols;
-        for (int64_t g = 0; g < groups; g++, o += 32) {
+        for (int64_t g = 0; g < groups; g++, o += INGOT_INT4_GROUP) {
             __m128i a, b;
             group_levels(rg.data + g * rg.stride, ct, &a, &b);
             __m256 scale = _mm256_set1_ps(group_scale(&rg, g));
@@ -178,7 +178,7 @@ AVX512_DQ_TARGET static void dequant_avx512(const ingot_weight *w, int64_t r0, i
     for (int64_t r = r0; r < r1; r++) {
         row_groups rg = row_groups_of(w, r);
         float *o = out + (r - r0) * ld;
-        for (int64_t g = g0; g < g1; g++, o += 32) {
+        for (int64_t g = g0; g < g1; g++, o += INGOT_INT4_GROUP) {
             __m128i a, b;
             group_levels(rg.data + g * rg.stride, ct, &a, &b);
             /* scale × (u − 8) for the 16 levels (each product exact in f32), then looked up per element. */
@@ -190,13 +190,13 @@ AVX512_DQ_TARGET static void dequant_avx512(const ingot_weight *w, int64_t r0, i
 }
 
 static void dequant_portable(const ingot_weight *w, int64_t r0, int64_t r1, float *out) {
-    const int64_t groups = w->cols / 32;
+    const int64_t groups = w->cols / INGOT_INT4_GROUP;
     const int ct = w->kind == INGOT_W_INT4_CT;
     for (int64_t r = r0; r < r1; r++) {
         row_groups rg = row_groups_of(w, r);
         for (int64_t g = 0; g < groups; g++) {
             const uint8_t *p = rg.data + g * rg.stride;
-            float s = group_scale(&rg, g), *o = out + (r - r0) * w->cols + g * 32;
+            float s = group_scale(&rg, g), *o = out + (r - r0) * w->cols + g * INGOT_INT4_GROUP;
             for (int j = 0; j < 16; j++) {
                 int first = p[j] & 15, second = p[j] >> 4;
                 o[ct ? 2 * j : j] = s * (float)(first - 8);
@@ -210,7 +210,7 @@ void ingot_int4_dequant_rows(const ingot_weight *w, int64_t r0, int64_t r1, floa
     int level = ingot_engine_isa();
     if (isa < level) level = isa;
     if (level >= INGOT_ISA_AVX512)
-        dequant_avx512(w, r0, r1, 0, w->cols / 32, out, w->cols);
+        dequant_avx512(w, r0, r1, 0, w->cols / INGOT_INT4_GROUP, out, w->cols);
     else if (level >= INGOT_ISA_AVX2)
         dequant_avx2(w, r0, r1, out);
     else
@@ -255,16 +255,16 @@ AVX512_TARGET static void int4_gemm_avx512(const ingot_weight *w, const float *x
                                            float *scratch) {
     float *block = scratch;
     __m512 *lanes = (__m512 *)(scratch + INT4_BLOCK_ROWS * INT4_KB);
-    const int64_t groups = w->cols / 32;
+    const int64_t groups = w->cols / INGOT_INT4_GROUP;
     for (int64_t r0 = row_begin; r0 < row_end; r0 += INT4_BLOCK_ROWS) {
         int nr = (int)(row_end - r0 < INT4_BLOCK_ROWS ? row_end - r0 : INT4_BLOCK_ROWS);
         for (int64_t t0 = 0; t0 < tokens; t0 += INT4_TB) {
             int nt = (int)(tokens - t0 < INT4_TB ? tokens - t0 : INT4_TB);
-            for (int64_t g0 = 0; g0 < groups; g0 += INT4_KB / 32) {
-                int64_t g1 = groups - g0 < INT4_KB / 32 ? groups : g0 + INT4_KB / 32;
-                int kb = (int)(g1 - g0) * 32;
+            for (int64_t g0 = 0; g0 < groups; g0 += INT4_KB / INGOT_INT4_GROUP) {
+                int64_t g1 = groups - g0 < INT4_KB / INGOT_INT4_GROUP ? groups : g0 + INT4_KB / INGOT_INT4_GROUP;
+                int kb = (int)(g1 - g0) * INGOT_INT4_GROUP;
                 dequant_avx512(w, r0, r0 + nr, g0, g1, block, INT4_KB);
-                const float *xk = x + t0 * ldx + g0 * 32;
+                const float *xk = x + t0 * ldx + g0 * INGOT_INT4_GROUP;
                 for (int r = 0; r < nr; r += 4) {
                     int nrr = nr - r < 4 ? nr - r : 4;
                     if (nrr == 4) { /* 4 rows × 6 tokens: 24 accumulators */

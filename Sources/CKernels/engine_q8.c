@@ -23,8 +23,8 @@
 /* ---------- activation quantization ---------- */
 
 static void quantize_scalar(const float *x, int64_t n, int8_t *q, float *d, int32_t *sums) {
-    for (int64_t g = 0; g < n / 32; g++) {
-        const float *xg = x + 32 * g;
+    for (int64_t g = 0; g < n / INGOT_INT4_GROUP; g++) {
+        const float *xg = x + INGOT_INT4_GROUP * g;
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xg[j]));
         d[g] = (float)(_Float16)(amax / 127.0f);
@@ -32,7 +32,7 @@ static void quantize_scalar(const float *x, int64_t n, int8_t *q, float *d, int3
         int32_t s = 0;
         for (int j = 0; j < 32; j++) {
             int v = (int)nearbyintf(xg[j] * id);
-            q[32 * g + j] = (int8_t)v;
+            q[INGOT_INT4_GROUP * g + j] = (int8_t)v;
             s += v;
         }
         sums[g] = s;
@@ -42,8 +42,8 @@ static void quantize_scalar(const float *x, int64_t n, int8_t *q, float *d, int3
 __attribute__((target("avx2,fma,f16c"))) static void quantize_avx2(const float *x, int64_t n, int8_t *q, float *d,
                                                                    int32_t *sums) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    for (int64_t g = 0; g < n / 32; g++) {
-        const float *xg = x + 32 * g;
+    for (int64_t g = 0; g < n / INGOT_INT4_GROUP; g++) {
+        const float *xg = x + INGOT_INT4_GROUP * g;
         __m256 v[4];
         __m256 m = _mm256_setzero_ps();
         for (int k = 0; k < 4; k++) {
@@ -66,7 +66,7 @@ __attribute__((target("avx2,fma,f16c"))) static void quantize_avx2(const float *
         sums[g] = _mm_cvtsi128_si32(s4);
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256((__m256i *)(q + 32 * g), p);
+        _mm256_storeu_si256((__m256i *)(q + INGOT_INT4_GROUP * g), p);
     }
 }
 
@@ -81,13 +81,13 @@ void ingot_quantize_q8_0(const float *x, int64_t n, int8_t *q, float *d, int32_t
 
 static void ct_q8_scalar(const uint8_t *packed, const uint16_t *scales, int64_t cols, const int8_t *xq, const float *xd,
                          float *y, int64_t ldy, int64_t tokens, int64_t r0, int64_t r1) {
-    const int64_t groups = cols / 32;
+    const int64_t groups = cols / INGOT_INT4_GROUP;
     for (int64_t r = r0; r < r1; r++)
         for (int64_t t = 0; t < tokens; t++) {
             float acc = 0;
             for (int64_t g = 0; g < groups; g++) {
                 const uint8_t *p = packed + r * (cols / 2) + g * 16;
-                const int8_t *q = xq + t * cols + g * 32;
+                const int8_t *q = xq + t * cols + g * INGOT_INT4_GROUP;
                 int32_t isum = 0;
                 for (int j = 0; j < 16; j++) isum += ((p[j] & 15) - 8) * q[2 * j] + ((p[j] >> 4) - 8) * q[2 * j + 1];
                 acc = fmaf((float)isum, bf16_to_f32(scales[r * groups + g]) * xd[t * groups + g], acc);
@@ -98,14 +98,14 @@ static void ct_q8_scalar(const uint8_t *packed, const uint16_t *scales, int64_t 
 
 static void tiles_q8_scalar(const uint8_t *tiles, int64_t tile_rows, int64_t rows, int64_t cols, const int8_t *xq,
                             const float *xd, float *y, int64_t ldy, int64_t tokens, int64_t b0, int64_t b1) {
-    const int64_t groups = cols / 32, tile_bytes = tile_rows * 18;
+    const int64_t groups = cols / INGOT_INT4_GROUP, tile_bytes = tile_rows * INGOT_TILE_ROW_BYTES;
     for (int64_t b = b0; b < b1; b++)
         for (int64_t i = 0; i < tile_rows && b * tile_rows + i < rows; i++)
             for (int64_t t = 0; t < tokens; t++) {
                 float acc = 0;
                 for (int64_t g = 0; g < groups; g++) {
                     const uint8_t *tile = tiles + (b * groups + g) * tile_bytes, *p = tile + i * 16;
-                    const int8_t *q = xq + t * cols + g * 32;
+                    const int8_t *q = xq + t * cols + g * INGOT_INT4_GROUP;
                     uint16_t sb;
                     memcpy(&sb, tile + tile_rows * 16 + i * 2, 2);
                     int32_t isum = 0;
@@ -164,7 +164,7 @@ __attribute__((target("avx2,fma"))) static void tiles_q8_avx2(const uint8_t *til
                                                               const int8_t *xq, const float *xd, const int32_t *xs,
                                                               float *y, int64_t ldy, int64_t tokens, int64_t b0,
                                                               int64_t b1) {
-    const int64_t groups = cols / 32;
+    const int64_t groups = cols / INGOT_INT4_GROUP;
     for (int64_t b = b0; b < b1; b++) {
         const uint8_t *block = tiles + b * groups * 144;
         for (int64_t t = 0; t < tokens; t++) {
@@ -178,8 +178,8 @@ __attribute__((target("avx2,fma"))) static void tiles_q8_avx2(const uint8_t *til
                 _mm_prefetch((const char *)(tile + Q8_PREFETCH), _MM_HINT_T0);
                 _mm_prefetch((const char *)(tile + Q8_PREFETCH + 64), _MM_HINT_T0);
                 _mm_prefetch((const char *)(tile + Q8_PREFETCH + 128), _MM_HINT_T0);
-                const __m256i xl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 32 * g)));
-                const __m256i xh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 32 * g + 16)));
+                const __m256i xl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + INGOT_INT4_GROUP * g)));
+                const __m256i xh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + INGOT_INT4_GROUP * g + 16)));
                 __m256i p[4];
                 for (int k = 0; k < 4; k++) p[k] = pair_dot(_mm256_loadu_si256((const __m256i *)(tile + 32 * k)), xl, xh);
                 acc = group_step(p, s[g], (const uint16_t *)(tile + 128), d[g], acc);
@@ -195,7 +195,7 @@ __attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed
                                                            int64_t cols, const int8_t *xq, const float *xd,
                                                            const int32_t *xs, float *y, int64_t ldy, int64_t tokens,
                                                            int64_t r0, int64_t r1) {
-    const int64_t groups = cols / 32, row_bytes = cols / 2;
+    const int64_t groups = cols / INGOT_INT4_GROUP, row_bytes = cols / 2;
     /* Within each 16-byte half: even-indexed bytes first, then odd ones. */
     const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12,
                                            14, 1, 3, 5, 7, 9, 11, 13, 15);
@@ -213,7 +213,7 @@ __attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed
                 if ((g & 3) == 0)
                     for (int k = 0; k < 8; k++) _mm_prefetch((const char *)(row[k] + g * 16 + Q8_PREFETCH / 2), _MM_HINT_T0);
                 /* Low nibbles hold the even elements, high nibbles the odd ones. */
-                __m256i xv = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(q + 32 * g)), split);
+                __m256i xv = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(q + INGOT_INT4_GROUP * g)), split);
                 const __m256i xl = _mm256_permute4x64_epi64(xv, 0x88), xh = _mm256_permute4x64_epi64(xv, 0xdd);
                 __m256i p[4];
                 for (int k = 0; k < 4; k++) {

@@ -108,7 +108,7 @@ public enum KernelBenchmark {
             var rng = SplitMix64(seed: 7)
             let x = (0..<cols).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53) - 0.5) }
             var y = [Float](repeating: 0, count: rows)
-            let bytesPer = rows * cols / 2 + rows * (cols / 32) * 2
+            let bytesPer = rows * cols / 2 + rows * (cols / TileLayout.groupSize) * 2
             func pass() {
                 for w in matrices {
                     if let mode {

@@ -1,3 +1,4 @@
+import BundleFormat
 internal import CKernels
 import Dispatch
 public import TensorIO
@@ -173,7 +174,7 @@ public struct LinearWeight: @unchecked Sendable {
     /// The INT4 product on Q8_0-quantized activations (engine_q8.c): x is quantized once, then the integer kernels
     /// run over row blocks in parallel.
     func applyQ8(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int, scratch: LinearScratch) {
-        let cols = self.cols, rows = self.rows, groups = cols / 32
+        let cols = self.cols, rows = self.rows, groups = cols / TileLayout.groupSize
         let q = scratch.quantized.reserve(bytes: tokens * cols).assumingMemoryBound(to: Int8.self)
         let d = scratch.groupScales.reserve(tokens * groups)
         let sums = scratch.groupSums.reserve(bytes: tokens * groups * 4).assumingMemoryBound(to: Int32.self)

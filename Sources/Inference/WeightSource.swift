@@ -143,26 +143,28 @@ public final class StoreWeights<Store: ModelStore>: WeightSource, Sendable {
         return try packed(address, words: words, scales: scales, rows: rows, cols: cols)
     }
 
-    /// compressed-tensors pack-quantized INT4: the config's scheme must be 4-bit symmetric group 32, the words
-    /// I32 [rows, cols/8] and the scales BF16 [rows, cols/32].
+    /// compressed-tensors pack-quantized INT4: the config's scheme must be 4-bit symmetric with the group size the
+    /// engine's kernels and the bundle format share (``TileLayout/groupSize``), the words I32 [rows, cols/8] and the
+    /// scales BF16 [rows, cols/group].
     private func packed(_ address: TensorAddress, words: TensorView, scales: TensorView, rows: Int, cols: Int) throws -> LinearWeight {
         let module = address.moduleName
+        let group = TileLayout.groupSize
         if case .compressedTensors(let ct) = config.quantization {
             if let args = ct.weightArgs(module: module, className: address.component.className) {
-                guard args.numBits == 4, args.symmetric, args.groupSize == 32, args.type == "int" else {
+                guard args.numBits == 4, args.symmetric, args.groupSize == group, args.type == "int" else {
                     throw InferenceError.unsupportedQuantization(
                         tensor: words.info.name,
                         detail: "\(args.numBits)-bit \(args.type) group \(args.groupSize.map(String.init) ?? "none") "
-                            + (args.symmetric ? "symmetric" : "asymmetric") + "; the engine reads 4-bit symmetric group 32")
+                            + (args.symmetric ? "symmetric" : "asymmetric") + "; the engine reads 4-bit symmetric group \(group)")
                 }
             }
         }
         let (pInfo, sInfo) = (words.info, scales.info)
-        guard cols % 32 == 0, pInfo.dtype == .i32, pInfo.shape == [rows, cols / 8] else {
+        guard cols % group == 0, pInfo.dtype == .i32, pInfo.shape == [rows, cols / 8] else {
             throw InferenceError.badShape(tensor: pInfo.name, shape: pInfo.shape, expected: "I32 [\(rows), \(cols / 8)]")
         }
-        guard sInfo.dtype == .bf16, sInfo.shape == [rows, cols / 32] else {
-            throw InferenceError.badShape(tensor: sInfo.name, shape: sInfo.shape, expected: "BF16 [\(rows), \(cols / 32)]")
+        guard sInfo.dtype == .bf16, sInfo.shape == [rows, cols / group] else {
+            throw InferenceError.badShape(tensor: sInfo.name, shape: sInfo.shape, expected: "BF16 [\(rows), \(cols / group)]")
         }
         return LinearWeight(name: module, rows: rows, cols: cols, storage: .int4Packed(scales: scales.bytes), bytes: words.bytes)
     }

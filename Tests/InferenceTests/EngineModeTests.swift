@@ -1,4 +1,5 @@
 import BundleFormat
+import CKernels
 import Foundation
 import Inference
 import TensorIO
@@ -124,4 +125,11 @@ import Testing
         #expect(a != b)
         #expect(EngineGoldenTests.relativeError(a, g.logits) < EngineGoldenTests.relativeError(b, g.logits))
     }
+}
+
+/// The C kernels' group and tile constants are the format's (docs/bundle-format.md).
+@Test("the kernels' INT4 group size and tile row bytes equal the bundle format's")
+func kernelConstantsMatchTheFormat() {
+    #expect(Int(INGOT_INT4_GROUP) == TileLayout.groupSize)
+    for rows in [1, 8, 16] { #expect(Int(INGOT_TILE_ROW_BYTES) * rows == TileLayout(tileRows: rows).tileBytes) }
 }

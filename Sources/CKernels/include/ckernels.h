@@ -60,6 +60,13 @@ int ingot_engine_isa(void);
 #define INGOT_W_BF16 0
 #define INGOT_W_F16 1
 #define INGOT_W_F32 2
+/* The INT4 group size (columns per BF16 scale) that compressed-tensors' K2 form and the bundle format declare
+   (TileLayout.groupSize on the Swift side, checked equal by a test); the kernels and the Q8_0 activation blocks are
+   written for it (docs/bundle-format.md). */
+#define INGOT_INT4_GROUP 32
+/* Bytes per row of an int4-tiles tile: 16 bytes of nibbles (one group) and a 2-byte scale (docs/bundle-format.md). */
+#define INGOT_TILE_ROW_BYTES 18
+
 #define INGOT_W_INT4_CT 3 /* compressed-tensors pack-quantized INT4, group 32, BF16 scales */
 #define INGOT_W_INT4_TILES 4 /* the bundle's int4-tiles layout (docs/bundle-format.md) */
 /* y[t * ldy + r] = Σ_j w[r][j] · x[t * ldx + j] for rows [row_begin, row_end) and t < tokens; w: rows of `cols`
