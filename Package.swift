@@ -30,7 +30,7 @@ let package = Package(
         // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
         .target(name: "Tokenizer", dependencies: ["TensorIO"]),
         .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Tokenizer"]),
-        .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "COpenBLAS", "CKernels"]),
+        .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "BundleFormat", "COpenBLAS", "CKernels"]),
         .target(name: "Chat", dependencies: ["Tokenizer", "TensorIO"]),
         .target(name: "Evaluation", dependencies: ["TensorIO", "Checkpoint", "Quantization", "Inference", "Tokenizer", "Chat", "CHDF5"]),
         .executableTarget(name: "ingot", dependencies: [
