@@ -38,6 +38,8 @@ public enum GGUFError: Error, Equatable, Sendable, LocalizedError {
     case tokenizer(TokenizerError)
     /// A `--split-max-size` text that is not N, NK, NM or NG.
     case invalidSize(text: String)
+    /// Export: a slice that cannot be written (no split size, or an index outside 1…count).
+    case invalidShard(reason: String)
 
     public var errorDescription: String? {
         switch self {
@@ -58,6 +60,7 @@ public enum GGUFError: Error, Equatable, Sendable, LocalizedError {
         case .invalidTokenizer(let f, let r): "\(f): \(r)"
         case .tokenizer(let e): e.errorDescription
         case .invalidSize(let t): "'\(t)' is not a size: use a byte count with an optional K, M or G suffix (decimal, as llama-gguf-split)"
+        case .invalidShard(let reason): "--shard: \(reason)"
         }
     }
 }

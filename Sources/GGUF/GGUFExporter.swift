@@ -76,6 +76,10 @@ public enum GGUFExporter {
         public var progress: @Sendable (Int, Int) -> Void
         /// Refuse at once when the GGUF will not fit (docs/operations.md, "Space").
         public var checkSpace = true
+        /// Write only the split files of slice `index` of `count` (1-based; split k belongs to slice k mod count + 1),
+        /// so several machines export one model's splits at once (docs/operations.md, "Scale-out"). Needs
+        /// ``splitMaxBytes``.
+        public var shard: (index: Int, count: Int)?
 
         /// Creates options.
         public init(
@@ -182,7 +186,13 @@ public enum GGUFExporter {
             }
             headers.append(try GGUFHeader(metadata: kv, tensors: g, file: paths[i]))
         }
-        let total = headers.reduce(0) { $0 + $1.fileBytes }
+        if let shard = options.shard, options.splitMaxBytes == nil || shard.count < 1 || !(1...shard.count).contains(shard.index) {
+            throw GGUFError.invalidShard(
+                reason: options.splitMaxBytes == nil
+                    ? "slices of an export are sets of split files: give a split size" : "slice \(shard.index) of \(shard.count)")
+        }
+        func mine(_ split: Int) -> Bool { options.shard.map { split % $0.count == $0.index - 1 } ?? true }
+        let total = headers.indices.filter(mine).reduce(0) { $0 + headers[$1].fileBytes }
         if options.checkSpace { try DiskSpace.require(total, at: output, for: "the GGUF export") }
         let emitter = TensorEmitter(
             source: source, maxRow: plan.tensors.map { max($0.info.dims[0], rowSourceElements($0)) }.max() ?? 1)
@@ -192,6 +202,10 @@ public enum GGUFExporter {
         var done = 0
         var planIndex = 0
         for (i, header) in headers.enumerated() {
+            guard mine(i) else {
+                planIndex += header.tensors.count
+                continue
+            }
             let writer = try GGUFFileWriter(path: paths[i], header: header)
             writers.append(writer)
             done += header.encodedCount
@@ -214,7 +228,8 @@ public enum GGUFExporter {
         for writer in writers.reversed() { try writer.commit() }
         options.progress(total, total)
         return GGUFExportReport(
-            files: paths, tensors: reports, skipped: plan.skipped, notes: plan.notes, tokenizer: tokenizer != nil,
+            files: paths.indices.filter(mine).map { paths[$0] }, tensors: reports, skipped: plan.skipped, notes: plan.notes,
+            tokenizer: tokenizer != nil,
             bytes: total, inexactExamples: examples)
     }
 

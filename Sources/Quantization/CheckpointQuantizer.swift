@@ -19,6 +19,10 @@ public enum CheckpointQuantizer {
         public var threads: Int
         /// Refuse at once when the output will not fit (docs/operations.md, "Space").
         public var checkSpace = true
+        /// Write only the output shards of slice `index` of `count` (1-based; shard k belongs to slice k mod count + 1)
+        /// into a folder the slices share; the slice that finds every shard written writes the index
+        /// (docs/operations.md, "Scale-out").
+        public var shard: (index: Int, count: Int)?
         /// Called with (bytes of source done, total) after each tensor.
         public var progress: (@Sendable (Int, Int) -> Void)?
 
@@ -131,15 +135,28 @@ public enum CheckpointQuantizer {
         }
 
         let fm = FileManager.default
-        try AtomicFile.requireNewOrEmptyFolder(outputPath)
+        func output(_ name: String) -> String { (outputPath as NSString).appendingPathComponent(name) }
+        // Which output shards this run writes: all, or a slice's that are not already complete.
+        let mine: [Bool]
+        if let shard = options.shard {
+            guard shard.count >= 1, (1...shard.count).contains(shard.index) else {
+                throw CheckpointError.invalidField(
+                    file: outputPath, field: "--shard", found: "\(shard.index)/\(shard.count)", expected: "i/n with 1 ≤ i ≤ n")
+            }
+            mine = plans.indices.map { $0 % shard.count == shard.index - 1 && !fm.fileExists(atPath: output(plans[$0].name)) }
+        } else {
+            try AtomicFile.requireNewOrEmptyFolder(outputPath)
+            mine = plans.map { _ in true }
+        }
         if options.checkSpace {
             try DiskSpace.require(
-                plans.reduce(DiskSpace.smallFilesAllowance + DiskSpace.companionBytes(in: model.tensors.location.folder)) {
-                    $0 + DiskSpace.safetensorsBound($1.outputs.map(\.0))
-                }, at: outputPath,
+                plans.indices.filter { mine[$0] }.reduce(
+                    DiskSpace.smallFilesAllowance + DiskSpace.companionBytes(in: model.tensors.location.folder)
+                ) { $0 + DiskSpace.safetensorsBound(plans[$1].outputs.map(\.0)) }, at: outputPath,
                 for: "the quantized checkpoint")
         }
         try fm.createDirectory(atPath: outputPath, withIntermediateDirectories: true)
+        if options.shard != nil { try claimSharedFolder(outputPath, model: model, options: options) }
         try writeConfig(model, scheme: scheme, to: (outputPath as NSString).appendingPathComponent("config.json"))
         for name in try fm.contentsOfDirectory(atPath: model.folder).sorted()
         where !name.hasSuffix(".safetensors") && name != ModelLocation.indexFileName && name != "config.json" && !name.hasPrefix(".") {
@@ -159,7 +176,7 @@ public enum CheckpointQuantizer {
                 grid: args.symmetric ? options.grid : .compressedTensors, scaleDType: scaleDType)
         }
         var written = 0
-        for (f, plan) in plans.enumerated() {
+        for (f, plan) in plans.enumerated() where mine[f] {
             let file = model.tensors.files[f]
             let writer = try SafetensorsWriter(
                 path: (outputPath as NSString).appendingPathComponent(plan.name), tensors: plan.outputs.map(\.0))
@@ -219,11 +236,14 @@ public enum CheckpointQuantizer {
             try writer.finish()
             written += writer.headerBytes.count + plan.outputs.reduce(0) { $0 + $1.0.byteCount }
         }
-        if model.tensors.location.indexFile != nil {
+        // The index comes last: it is what makes the folder a model. Sliced, the slice that finds every shard
+        // written writes it (two finishing together write the same bytes) and retires the job record.
+        let complete = plans.allSatisfy { fm.fileExists(atPath: output($0.name)) }
+        if complete && model.tensors.location.indexFile != nil {
             try AtomicFile.write(
-                ShardedWriter.indexText(shards: plans.map { ($0.name, $0.outputs.map(\.0)) }),
-                to: (outputPath as NSString).appendingPathComponent(ModelLocation.indexFileName))
+                ShardedWriter.indexText(shards: plans.map { ($0.name, $0.outputs.map(\.0)) }), to: output(ModelLocation.indexFileName))
         }
+        if complete && options.shard != nil { try? fm.removeItem(atPath: output(ModelLocation.quantizeJobFileName)) }
         return Summary(quantizedModules: quantized, copiedTensors: copied, outputBytes: written)
     }
 
@@ -282,6 +302,32 @@ public enum CheckpointQuantizer {
     }
 
     /// The source config.json with quantization_config replaced by the scheme's.
+    /// A sliced run shares its output folder with the other slices: the first writes a job record (source, scheme,
+    /// grid) and every other must find the same one, so slices of different jobs never mix.
+    static func claimSharedFolder(_ outputPath: String, model: ModelFolder, options: Options) throws {
+        let path = (outputPath as NSString).appendingPathComponent(ModelLocation.quantizeJobFileName)
+        let record =
+            JSONValue.object([
+                ("source", .string(ModelLocation.realPath(model.folder))), ("scheme", options.scheme.json),
+                ("grid", .string(options.grid.rawValue)), ("slices", .int(options.shard?.count ?? 1)),
+            ]).prettyText + "\n"
+        let fm = FileManager.default
+        if !fm.fileExists(atPath: path) {
+            let others = ((try? fm.contentsOfDirectory(atPath: outputPath)) ?? []).filter { !$0.hasPrefix(".") }
+            guard others.isEmpty else {
+                throw FileError(
+                    path: outputPath, operation: "create (the folder holds files but no \(ModelLocation.quantizeJobFileName))",
+                    errno: EEXIST)
+            }
+            try AtomicFile.write(record, to: path)
+        }
+        guard let found = try? String(contentsOfFile: path, encoding: .utf8), found == record else {
+            throw CheckpointError.invalidField(
+                file: path, field: "job", found: "another source, scheme, grid or slice count",
+                expected: "the job this slice belongs to (run every slice with the same arguments)")
+        }
+    }
+
     static func writeConfig(_ model: ModelFolder, scheme: CompressedTensorsConfig, to path: String) throws {
         guard let members = model.config.raw.members else { return }
         var out = members.filter { $0.key != "quantization_config" }

@@ -30,6 +30,9 @@ public struct ModelLocation: Sendable, Equatable {
     /// The job record an unfinished `ingot repack` leaves in its output folder until the bundle is complete
     /// (docs/bundle-format.md); a folder holding it is recognised as a job in progress, not an empty model.
     public static let repackJobFileName = "repack.json"
+    /// The job record of a sliced `ingot quantize` (`--shard`) in the folder its slices share, until the last slice
+    /// writes the index (docs/operations.md, "Scale-out").
+    public static let quantizeJobFileName = "quantize.json"
 
     /// Resolves `path` as described above.
     ///
@@ -67,6 +70,12 @@ public struct ModelLocation: Sendable, Equatable {
         }
         let entries = (try? fm.contentsOfDirectory(atPath: path)) ?? []
         let files = entries.filter { $0.hasSuffix(".safetensors") }.sorted()
+        if fm.fileExists(atPath: (path as NSString).appendingPathComponent(quantizeJobFileName)) {
+            throw SafetensorsError.noCheckpoint(
+                path: path,
+                reason: "an unfinished sliced `ingot quantize` job (\(quantizeJobFileName), \(files.count) shards written, no "
+                    + "\(indexFileName) yet): run the slices that have not finished; the last one writes the index")
+        }
         // A file still being written (`NAME.partial` or `NAME.partial-PID`) and no index: a job was killed before
         // it finished (the index is written last), so what is here is not a whole model.
         if let partial = entries.filter({ $0.contains(".safetensors.partial") }).sorted().first {

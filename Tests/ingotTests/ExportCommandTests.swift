@@ -95,6 +95,8 @@ struct ExportCommandTests {
             ["export", "gguf", "/tmp/x"],
             ["export", "gguf", "-o", "/tmp/x.gguf"],
             ["export", "gguf", "/tmp/x", "-o", "/tmp/x.gguf", "--bogus"],
+            ["export", "gguf", "/tmp/x", "-o", "/tmp/x.gguf", "--shard", "1/2"],
+            ["export", "gguf", "/tmp/x", "-o", "/tmp/x.gguf", "--split-max-size", "60K", "--shard", "3/2"],
         ])
     func badFlags(arguments: [String]) throws {
         #expect(throws: (any Error).self) { _ = try Ingot.parseAsRoot(arguments) }
@@ -125,6 +127,29 @@ struct ExportCommandTests {
         #expect(files == (1...n).map { dir + "/m-" + String(format: "%05d-of-%05d", $0, n) + ".gguf" })
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == files.map { ($0 as NSString).lastPathComponent })
         #expect(try GGUFFile(path: files[1]).value("split.no") == .uint16(1))
+    }
+
+    @Test("--shard: slices write disjoint split files, together byte-identical to one export")
+    func shardedSplits() throws {
+        let folder = try Self.checkpoint("k2", seed: 5)
+        let whole = temporaryFolder("export-cli"), sliced = temporaryFolder("export-cli")
+        let r = try runIngot(["export", "gguf", folder, "-o", whole + "/m.gguf", "--split-max-size", "60K", "--quiet"])
+        #expect(r.status == 0, "\(r.err)")
+        var seen: [String] = []
+        for i in 1...3 {
+            let a = try runIngot([
+                "export", "gguf", folder, "-o", sliced + "/m.gguf", "--split-max-size", "60K", "--shard", "\(i)/3", "--json", "--quiet",
+            ])
+            #expect(a.status == 0, "\(a.err)")
+            let files = try JSONValue.parse(a.out)["files"]?.elements?.compactMap(\.stringValue) ?? []
+            #expect(!files.isEmpty && Set(files).isDisjoint(with: seen))
+            seen += files
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: whole).sorted()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: sliced).sorted() == names)
+        for name in names {
+            #expect(FileManager.default.contentsEqual(atPath: whole + "/" + name, andPath: sliced + "/" + name), "\(name)")
+        }
     }
 
     @Test("a bundle repacked by the CLI (raw and zstd) exports the checkpoint's bytes, general.name included")

@@ -29,6 +29,29 @@ struct QuantizeCommandTests {
         }
     }
 
+    @Test("--shard: three slices into one shared folder give the same bytes as one run; until the last, the folder is an unfinished job")
+    func sliced() throws {
+        let golden = try JSONValue.parse(String(contentsOfFile: fixturesFolder() + "/quantization/quantize_check.json", encoding: .utf8))
+        let source = temporaryFolder() + "/src"
+        let out = temporaryFolder() + "/out"
+        #expect(try runIngot(["synth", "--preset", "tiny", "--form", "bf16", "--seed", "11", "-o", source, "--quiet"]).status == 0)
+        for i in [2, 3] {
+            let r = try runIngot(["quantize", source, "-o", out, "--grid", "rtn", "--shard", "\(i)/3", "--quiet"])
+            #expect(r.status == 0, "\(r.err)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out + "/" + ModelLocation.indexFileName))
+        let unfinished = try runIngot(["inspect", out])
+        #expect(unfinished.status == 2 && unfinished.err.contains("unfinished sliced `ingot quantize` job"), "\(unfinished.err)")
+        // A slice of another job (another grid) is refused; the right one completes the folder.
+        let other = try runIngot(["quantize", source, "-o", out, "--grid", "qat", "--shard", "1/3", "--quiet"])
+        #expect(other.status == 2 && other.err.contains("run every slice with the same arguments"), "\(other.err)")
+        let last = try runIngot(["quantize", source, "-o", out, "--grid", "rtn", "--shard", "1/3", "--quiet"])
+        #expect(last.status == 0, "\(last.err)")
+        let files = golden["files"]?.members ?? []
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).sorted() == files.map(\.key).sorted())
+        for (name, hash) in files { #expect(try sha256(out + "/" + name) == hash.stringValue, "\(name)") }
+    }
+
     @Test("an FP8-block source is dequantized exactly: targeted experts become INT4, other FP8 weights BF16; the output verifies")
     func fp8Source() throws {
         let source = temporaryFolder() + "/fp8"

@@ -32,6 +32,7 @@ extension Ingot.Export {
         var name: String?
         @OptionGroup var outputOptions: OutputOptions
         @OptionGroup var space: SpaceCheckOptions
+        @OptionGroup var slice: ShardOptions
         @Flag(help: "No progress output.")
         var quiet = false
 
@@ -50,6 +51,9 @@ extension Ingot.Export {
         func validate() throws {
             if let splitMaxSize, Self.parseSize(splitMaxSize) == nil {
                 throw ValidationError(GGUFError.invalidSize(text: splitMaxSize).errorDescription ?? "bad size")
+            }
+            if slice.shard != nil && splitMaxSize == nil {
+                throw ValidationError("--shard writes a slice of the split files: give --split-max-size too")
             }
             if let denseType, ExportPlan.DenseType(rawValue: denseType) == nil {
                 throw ValidationError("--dense-type must be bf16, f32 or q8_0, got '\(denseType)'")
@@ -72,6 +76,7 @@ extension Ingot.Export {
                 denseType: dense, splitMaxBytes: splitMaxSize.flatMap(Self.parseSize), name: try name ?? Self.defaultName(source)
             ) { done, total in bar.update(done, total: total) }
             options.checkSpace = space.enabled
+            options.shard = try slice.resolved()
             let report = try GGUFExporter.run(source: source, output: output, options: options)
             bar.finish()
             let seconds = Date().timeIntervalSince(started)

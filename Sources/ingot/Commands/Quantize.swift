@@ -26,6 +26,7 @@ extension Ingot {
         var grid: String?
         @OptionGroup var threading: ThreadingOptions
         @OptionGroup var space: SpaceCheckOptions
+        @OptionGroup var slice: ShardOptions
         @Flag(help: "No progress output.")
         var quiet = false
 
@@ -34,7 +35,8 @@ extension Ingot {
                 throw ValidationError("--scheme '\(scheme)' is not w{4|8}a16[-asym]-g{GROUP}, e.g. w4a16-g32")
             }
             if let grid, !["rtn", "qat"].contains(grid) { throw ValidationError("--grid must be rtn or qat, got '\(grid)'") }
-            if let entries = try? FileManager.default.contentsOfDirectory(atPath: output), !entries.isEmpty {
+            // A slice shares its folder with the other slices (the library checks they belong to one job).
+            if slice.shard == nil, let entries = try? FileManager.default.contentsOfDirectory(atPath: output), !entries.isEmpty {
                 throw ValidationError("\(output) is not empty; quantize writes into a new or empty folder")
             }
         }
@@ -68,6 +70,7 @@ extension Ingot {
                 bar.update(done, total: total)
             }
             options.checkSpace = space.enabled
+            options.shard = try slice.resolved()
             let summary = try CheckpointQuantizer.run(source: source, output: output, options: options)
             bar.finish()
             print(

@@ -23,13 +23,7 @@ extension Ingot {
         var compress: String?
         @Option(help: "Usage profile JSON {\"layers\": {\"1\": [count per expert], …}}: hottest experts first.")
         var expertOrder: String?
-        @Option(
-            help: ArgumentHelp(
-                "Write slice i of n (1-based), e.g. 2/8; or auto: the slice of a Slurm array task or a Kubernetes Indexed Job.",
-                discussion: "See docs/operations.md, \"Scale-out\"."))
-        var shard: String?
-        @Option(help: "With --shard auto: the number of slices (required for Kubernetes; Slurm's array size otherwise).")
-        var shardCount: Int?
+        @OptionGroup var slice: ShardOptions
         @OptionGroup var threading: ThreadingOptions
         @OptionGroup var space: SpaceCheckOptions
         @Flag(help: "No progress output.")
@@ -48,7 +42,6 @@ extension Ingot {
             if let compress, Self.parseCompression(compress) == nil {
                 throw ValidationError("--compress must be none, zstd or zstd:LEVEL (1-22)")
             }
-            _ = try ShardSpec.resolve(shard, count: shardCount, environment: ProcessInfo.processInfo.environment)
         }
 
         func execute() throws {
@@ -62,7 +55,7 @@ extension Ingot {
             let started = Date()
             var options = BundleRepacker.Options(
                 compression: compression, tileRows: tileRows, threads: threading.threads,
-                shard: try ShardSpec.resolve(shard, count: shardCount, environment: ProcessInfo.processInfo.environment),
+                shard: try slice.resolved(),
                 expertOrderPath: expertOrder
             ) { done, total in bar.update(done, total: total) }
             options.checkSpace = space.enabled

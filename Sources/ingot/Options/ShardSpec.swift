@@ -1,4 +1,24 @@
 import ArgumentParser
+import Foundation
+
+/// `--shard i/n|auto` and `--shard-count N`: one slice of a job run on several machines (repack, export gguf,
+/// quantize; docs/operations.md, "Scale-out").
+struct ShardOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Write slice i of n (1-based), e.g. 2/8; or auto: the slice of a Slurm array task or a Kubernetes Indexed Job.",
+            discussion: "See docs/operations.md, \"Scale-out\"."))
+    var shard: String?
+    @Option(help: "With --shard auto: the number of slices (required for Kubernetes; Slurm's array size otherwise).")
+    var shardCount: Int?
+
+    /// The slice, from the flags and this process's environment.
+    func resolved() throws -> (index: Int, count: Int)? {
+        try ShardSpec.resolve(shard, count: shardCount, environment: ProcessInfo.processInfo.environment)
+    }
+
+    func validate() throws { _ = try resolved() }
+}
 
 /// Which slice of a job this process writes: `i/n`, or `auto` from a scheduler's array-job variables
 /// (docs/operations.md, "Scale-out").
