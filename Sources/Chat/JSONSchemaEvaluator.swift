@@ -102,14 +102,18 @@ final class SchemaEvaluator {
             }
         case "enum":
             let options = value.elements ?? []
-            if !options.contains(where: { JSONTypes.equal($0, instance) }) { fail("\(instance.compactText) is not one of \(value.compactText)") }
+            if !options.contains(where: { JSONTypes.equal($0, instance) }) {
+                fail("\(instance.compactText) is not one of \(value.compactText)")
+            }
         case "const":
             if !JSONTypes.equal(instance, value) { fail("\(instance.compactText) is not \(value.compactText)") }
         case "multipleOf":
             guard let n = PythonNumber(instance), let divisor = PythonNumber(value) else { return }
             if !PythonNumber.isMultiple(n, of: divisor) { fail("\(instance.compactText) is not a multiple of \(value.compactText)") }
         case "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum":
-            guard let n = PythonNumber(instance), let bound = PythonNumber(value), let order = PythonNumber.compare(n, bound) else { return }
+            guard let n = PythonNumber(instance), let bound = PythonNumber(value), let order = PythonNumber.compare(n, bound) else {
+                return
+            }
             let ok =
                 switch key {
                 case "minimum": order >= 0
@@ -132,14 +136,18 @@ final class SchemaEvaluator {
             }
         case "minItems", "maxItems":
             guard let elements = instance.elements else { return }
-            if !within(elements.count, key == "minItems", value) { fail("an array of \(elements.count) items breaks \(key) \(value.compactText)") }
+            if !within(elements.count, key == "minItems", value) {
+                fail("an array of \(elements.count) items breaks \(key) \(value.compactText)")
+            }
         case "minProperties", "maxProperties":
             guard let properties = instance.members else { return }
             if !within(properties.count, key == "minProperties", value) {
                 fail("an object with \(properties.count) properties breaks \(key) \(value.compactText)")
             }
         case "uniqueItems":
-            if value.boolValue == true, let elements = instance.elements, !JSONTypes.allUnique(elements) { fail("array items are not unique") }
+            if value.boolValue == true, let elements = instance.elements, !JSONTypes.allUnique(elements) {
+                fail("array items are not unique")
+            }
         case "required":
             guard let properties = instance.members else { return }
             for name in value.elements?.compactMap(\.stringValue) ?? [] where !Self.has(properties, name) {
@@ -179,7 +187,8 @@ final class SchemaEvaluator {
             guard let properties = instance.members else { return }
             for rule in value.members ?? [] {
                 for property in properties where try search(rule.key, property.key) {
-                    try descend(property.value, rule.value, base: base, path: Self.path(path, property.key), into: &out, firstOnly: firstOnly)
+                    try descend(
+                        property.value, rule.value, base: base, path: Self.path(path, property.key), into: &out, firstOnly: firstOnly)
                     if firstOnly && !out.isEmpty { return }
                 }
             }
@@ -251,7 +260,9 @@ final class SchemaEvaluator {
                         return
                     }
                 }
-                if PythonNumber.compare(PythonNumber(matches), least) == -1 { fail("\(matches) items match 'contains', fewer than \(least.text)") }
+                if PythonNumber.compare(PythonNumber(matches), least) == -1 {
+                    fail("\(matches) items match 'contains', fewer than \(least.text)")
+                }
             } else {
                 var any = false
                 for (i, element) in elements.enumerated() where try isValidChild(element, value, base: base, path: "\(path)[\(i)]") {
@@ -331,7 +342,9 @@ final class SchemaEvaluator {
         switch patterns.compile(pattern) {
         case .success(let regex):
             guard let found = regex.search(text) else {
-                throw Abort(violation: SchemaViolation(path: "$", message: "matching \(JSONValue.quote(pattern)) needs more backtracking than ingot allows"))
+                throw Abort(
+                    violation: SchemaViolation(
+                        path: "$", message: "matching \(JSONValue.quote(pattern)) needs more backtracking than ingot allows"))
             }
             return found
         case .failure(let error):

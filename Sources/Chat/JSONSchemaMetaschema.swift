@@ -59,7 +59,9 @@ struct MetaschemaCheck {
             string(value, at: pointer)
         case "$anchor", "$dynamicAnchor", "$recursiveAnchor", "$dynamicRef", "$recursiveRef":
             guard modern, string(value, at: pointer) else { return }
-            if key == "$anchor" || key == "$dynamicAnchor", let name = value.stringValue, patterns.search("^[A-Za-z_][-A-Za-z0-9._]*$", name) == false {
+            if key == "$anchor" || key == "$dynamicAnchor", let name = value.stringValue,
+                patterns.search("^[A-Za-z_][-A-Za-z0-9._]*$", name) == false
+            {
                 report(pointer, "'\(name)' is not a valid anchor name")
             }
         case "$vocabulary":

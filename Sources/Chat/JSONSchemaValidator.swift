@@ -46,7 +46,7 @@ public enum JSONSchemaValidator {
         }
     }
 
-    /// Runs `body` on a thread with a 256 MiB stack and waits for it: the evaluator and the regex matcher
+    /// Runs `body` on a thread with a 1 GiB stack (address space; only the pages used are touched) and waits for it: the evaluator and the regex matcher
     /// recurse (as deep as jsonschema's own recursion limit allows, and one level per repetition of a group),
     /// which would overflow the small stacks of concurrency threads.
     private static func onLargeStack(_ body: @escaping @Sendable () -> [SchemaViolation]) -> [SchemaViolation] {
@@ -60,7 +60,7 @@ public enum JSONSchemaValidator {
             outcome.violations = body()
             done.signal()
         }
-        thread.stackSize = 256 << 20
+        thread.stackSize = 1 << 30
         thread.start()
         done.wait()
         return outcome.violations
@@ -106,7 +106,8 @@ extension SchemaDraft {
                 "http://json-schema.org/draft-06/schema": "draft-06", "https://json-schema.org/draft/2019-09/schema": "2019-09",
             ]
             if let name = unsupported[other] {
-                let message = "the schema declares JSON Schema \(name), which ingot's validator does not implement (only draft-07 and 2020-12)"
+                let message =
+                    "the schema declares JSON Schema \(name), which ingot's validator does not implement (only draft-07 and 2020-12)"
                 throw SchemaEvaluator.Abort(violation: SchemaViolation(path: "#/$schema", message: message, kind: .invalidSchema))
             }
             return .draft2020
@@ -116,8 +117,10 @@ extension SchemaDraft {
     /// `urlsplit(uri).geturl()` for the shapes a metaschema URI takes: leading blanks and tabs/newlines dropped,
     /// the scheme lowercased, an empty fragment or query dropped.
     static func normalizedMetaschemaURI(_ uri: String) -> String {
-        var text = String(String.UnicodeScalarView(uri.unicodeScalars.drop { $0.value <= 0x20 }.filter { !"\t\r\n".unicodeScalars.contains($0) }))
-        if let colon = text.firstIndex(of: ":"), text[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }),
+        var text = String(
+            String.UnicodeScalarView(uri.unicodeScalars.drop { $0.value <= 0x20 }.filter { !"\t\r\n".unicodeScalars.contains($0) }))
+        if let colon = text.firstIndex(of: ":"),
+            text[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }),
             text.first?.isLetter == true
         {
             text = text[..<colon].lowercased() + text[colon...]

@@ -55,6 +55,8 @@ enum PythonNumber: Sendable {
     static func isMultiple(_ value: PythonNumber, of divisor: PythonNumber) -> Bool {
         switch divisor {
         case .float(let d):
+            // Python raises converting an int beyond the double range for `/`: jsonschema fails the call.
+            if case .int = value, !value.double.isFinite { return false }
             let quotient = value.double / d
             if quotient.isFinite { return quotient.rounded(.towardZero) == quotient }
             return exactlyDivides(value, d)
@@ -62,6 +64,8 @@ enum PythonNumber: Sendable {
             switch value {
             case .int(let v): return d.isZero ? false : v.isDivisible(by: d)
             case .float(let v):
+                // `float % int` converts the int first, which raises beyond the double range.
+                guard d.double.isFinite else { return false }
                 let r = v.truncatingRemainder(dividingBy: d.double)
                 return r == 0
             }
@@ -244,7 +248,8 @@ struct BigInteger: Sendable, Equatable {
             var m: UInt64 = 0
             for (i, limb) in top.limbs.enumerated() { m |= UInt64(limb) << (32 * i) }
             // A sticky bit below the 64 kept bits makes the one rounding to 53 bits correct.
-            let dropped = (0..<(shift / 32)).contains { limbs[$0] != 0 } || (shift % 32 != 0 && limbs[shift / 32] & ((1 << (shift % 32)) - 1) != 0)
+            let dropped =
+                (0..<(shift / 32)).contains { limbs[$0] != 0 } || (shift % 32 != 0 && limbs[shift / 32] & ((1 << (shift % 32)) - 1) != 0)
             if dropped { m |= 1 }
             magnitude = Double(sign: .plus, exponent: shift, significand: Double(m))
         }

@@ -363,7 +363,9 @@ private struct RegexParser {
             switch c {
             case 0x5B: items.append(try characterClass(flags: here))
             case 0x2A, 0x2B, 0x3F, 0x7B:
-                if let repeated = try quantifier(c, after: &items) { items[items.count - 1] = repeated } else {
+                if let repeated = try quantifier(c, after: &items) {
+                    items[items.count - 1] = repeated
+                } else {
                     items.append(Item(node: .literal(c, CaseFold(here)), kind: .unit, width: (1, 1)))
                 }
             case 0x2E: items.append(Item(node: .any(dotAll: here.contains(.dotAll)), kind: .unit, width: (1, 1)))
@@ -386,7 +388,8 @@ private struct RegexParser {
     mutating func escape(_ c: UInt32, flags here: RegexFlags) throws(PythonRegexError) -> Item {
         let ascii = here.contains(.ascii)
         func category(_ kind: RegexCategory.Kind, _ negated: Bool) -> Item {
-            let set = CharacterSet(items: [.category(RegexCategory(kind: kind, negated: negated, ascii: ascii))], negated: false, fold: .none)
+            let set = CharacterSet(
+                items: [.category(RegexCategory(kind: kind, negated: negated, ascii: ascii))], negated: false, fold: .none)
             return Item(node: .set(set), kind: .unit, width: (1, 1))
         }
         func anchor(_ a: RegexAnchor) -> Item { Item(node: .anchor(a), kind: .anchor, width: (0, 0)) }
@@ -420,7 +423,9 @@ private struct RegexParser {
                 {
                     index += 1
                     let value = Self.octal(digits + [t3.char])
-                    if value > 0o377 { throw fail("octal escape value \\\(Self.text(digits + [t3.char])) outside of range 0-0o377", back: 4) }
+                    if value > 0o377 {
+                        throw fail("octal escape value \\\(Self.text(digits + [t3.char])) outside of range 0-0o377", back: 4)
+                    }
                     return literal(value)
                 }
             }
@@ -786,7 +791,7 @@ private struct RegexParser {
 private final class RegexRun {
     /// Work and nesting limits; a pathological pattern gives up instead of hanging or exhausting the stack.
     static let stepLimit = 20_000_000
-    static let depthLimit = 6_000
+    static let depthLimit = 200_000
 
     let text: [UInt32]
     var captures: [Int]
@@ -850,7 +855,13 @@ private final class RegexRun {
             case .possessive:
                 var end = -1
                 let saved = captures
-                guard greedy(body, low, high ?? Int.max, 0, i, -1, { j in end = j; return true }) else { return false }
+                guard
+                    greedy(
+                        body, low, high ?? Int.max, 0, i, -1,
+                        { j in
+                            end = j; return true
+                        })
+                else { return false }
                 if next(end) { return true }
                 captures = saved
                 return false
@@ -874,7 +885,13 @@ private final class RegexRun {
         case .atomic(let body):
             var end = -1
             let saved = captures
-            guard match(body, i, { j in end = j; return true }) else { return false }
+            guard
+                match(
+                    body, i,
+                    { j in
+                        end = j; return true
+                    })
+            else { return false }
             if next(end) { return true }
             captures = saved
             return false

