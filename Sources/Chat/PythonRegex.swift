@@ -131,11 +131,11 @@ private struct CharacterSet: Sendable {
         var hit = items.contains { $0.contains(c) }
         if !hit && fold != .none {
             // Python lowers the character and every member; trying both case partners of `c` is the same test.
-            for variant in CodePoint.caseVariants(c, fold) where variant != c {
-                if items.contains(where: { $0.contains(variant) }) {
-                    hit = true
-                    break
-                }
+            // A literal member also matches its case partners that share only the uppercase (`s` and `ſ`).
+            let variants = CodePoint.caseVariants(c, fold)
+            hit = items.contains { item in
+                if case .literal(let member) = item { return CodePoint.equal(c, member, fold) }
+                return variants.contains { item.contains($0) }
             }
         }
         return hit != negated
@@ -1034,14 +1034,19 @@ enum CodePoint {
         if c < 0x80 { return (0x41...0x5A).contains(c) ? c + 32 : c }
         guard let scalar = Unicode.Scalar(c) else { return c }
         let mapped = scalar.properties.lowercaseMapping.unicodeScalars
-        return mapped.count == 1 ? mapped.first!.value : c
+        if mapped.count == 1 { return mapped.first!.value }
+        // Python uses the simple (one-character) mapping; U+0130's is `i`, its full mapping adds a dot.
+        return c == 0x130 ? 0x69 : c
     }
 
     static func upper(_ c: UInt32) -> UInt32 {
         if c < 0x80 { return (0x61...0x7A).contains(c) ? c - 32 : c }
         guard let scalar = Unicode.Scalar(c) else { return c }
         let mapped = scalar.properties.uppercaseMapping.unicodeScalars
-        return mapped.count == 1 ? mapped.first!.value : c
+        if mapped.count == 1 { return mapped.first!.value }
+        // Where the full uppercase is two characters (ᾳ → ΑΙ), the simple one is the single-character titlecase.
+        let title = scalar.properties.titlecaseMapping.unicodeScalars
+        return title.count == 1 ? title.first!.value : c
     }
 
     /// Characters `c` equals under the fold: itself, its lower- and uppercase, and the lowercase of its uppercase.
