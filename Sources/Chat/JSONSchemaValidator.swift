@@ -46,9 +46,9 @@ public enum JSONSchemaValidator {
         }
     }
 
-    /// Runs `body` on a thread with a 1 GiB stack (address space; only the pages used are touched) and waits for it: the evaluator and the regex matcher
-    /// recurse (as deep as jsonschema's own recursion limit allows, and one level per repetition of a group),
-    /// which would overflow the small stacks of concurrency threads.
+    /// Runs `body` on a thread with a 1 GiB stack (address space; only the pages used are touched) and waits for
+    /// it: the evaluator and the regex matcher recurse (as deep as jsonschema's own recursion limit allows, and one
+    /// level per repetition of a group), which would overflow the small stacks of concurrency threads.
     private static func onLargeStack(_ body: @escaping @Sendable () -> [SchemaViolation]) -> [SchemaViolation] {
         final class Outcome: @unchecked Sendable {
             // Sendable: written once by the thread before `done` is signalled, read after the wait.

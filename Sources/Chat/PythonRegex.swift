@@ -198,7 +198,7 @@ private indirect enum RegexNode: Sendable {
     }
 }
 
-// MARK: - Parser (the grammar of CPython 3.11's re/_parser.py)
+// MARK: - Parser (the grammar of CPython 3.11's `re` module)
 
 private struct RegexParser {
     /// Python's MAXREPEAT on 64-bit builds; counts at or above it are refused.
