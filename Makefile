@@ -76,6 +76,7 @@ python-fixtures:
 	pip install -q 'tiktoken==0.14.0' 'regex==2026.5.9' 'jinja2==3.1.6' 'jsonschema==4.26.0'
 	python3 fixtures/scripts/make_tokenizer_golden.py
 	python3 fixtures/scripts/make_gguf_tokenizer_golden.py
+	python3 fixtures/scripts/make_jsonschema_golden.py
 	curl -fsSL -o $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja \
 	  https://raw.githubusercontent.com/ggml-org/llama.cpp/0c3c896ea80643608b4e961eec7e1efcd844e109/models/templates/moonshotai-Kimi-K2-Thinking.jinja
 	python3 fixtures/scripts/make_chat_golden.py --template $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja
