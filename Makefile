@@ -77,6 +77,10 @@ python-fixtures:
 	python3 fixtures/scripts/make_tokenizer_golden.py
 	python3 fixtures/scripts/make_gguf_tokenizer_golden.py
 	python3 fixtures/scripts/make_jsonschema_golden.py
+	pip install -q 'loguru==0.7.3' 'megfile==4.2.4' 'openai==2.8.1' 'tqdm==4.67.1' 'httpx==0.28.1'
+	curl -fsSL -o $(or $(TMPDIR),/tmp)/k2vv_tool_calls_eval.py \
+	  https://raw.githubusercontent.com/MoonshotAI/K2-Vendor-Verifier/0bc5061be1a7b5667c2ec71a546a6b1c9ff5af9a/tool_calls_eval.py
+	python3 fixtures/scripts/make_k2vv_scoring_golden.py --verifier $(or $(TMPDIR),/tmp)/k2vv_tool_calls_eval.py
 	curl -fsSL -o $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja \
 	  https://raw.githubusercontent.com/ggml-org/llama.cpp/0c3c896ea80643608b4e961eec7e1efcd844e109/models/templates/moonshotai-Kimi-K2-Thinking.jinja
 	python3 fixtures/scripts/make_chat_golden.py --template $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja

@@ -134,4 +134,39 @@ import Testing
         #expect(read == outcome)
         #expect(back.rows[1].outcome.failure == "HTTP 503 after 5 attempts" && back.rows[1].outcome.finishReason == nil)
     }
+
+    /// Two results files written by the verifier's own code (fixtures/scripts/make_k2vv_scoring_golden.py runs its
+    /// validator and summary): ingot reads them, recomputes every schema verdict, and gets the verifier's counts.
+    @Test func verifierGoldenFilesScoreAsTheVerifierDoes() throws {
+        let folder = fixturesFolder() + "/k2vv"
+        let expected = try JSONValue.parse(try String(contentsOfFile: folder + "/expected.json", encoding: .utf8))
+        let reference = try VerifierResults(path: folder + "/ref_results.jsonl")
+        let candidate = try VerifierResults(path: folder + "/cand_results.jsonl")
+        #expect(reference.bad.isEmpty && candidate.bad.isEmpty)
+        #expect(candidate.duplicates == expected["candidate_duplicates"]?.intValue)
+        for (name, file) in [("reference_summary", reference), ("candidate_summary", candidate)] {
+            let want = try #require(expected[name])
+            let got = file.summary
+            #expect(got.recordedDisagreements == [], "\(name): ingot's schema verdict differs from the verifier's")
+            #expect(got.success == want["success_count"]?.intValue && got.failure == want["failure_count"]?.intValue, "\(name)")
+            #expect(got.finishStop == want["finish_stop"]?.intValue && got.finishToolCalls == want["finish_tool_calls"]?.intValue)
+            #expect(got.finishOthers.values.reduce(0, +) == want["finish_others"]?.intValue, "\(name)")
+            for (reason, count) in want["finish_others_detail"]?.members ?? [] {
+                #expect(got.finishOthers[reason] == count.intValue, "\(name) \(reason)")
+            }
+            #expect(got.successfulToolCalls == want["successful_tool_call_count"]?.intValue, "\(name)")
+            #expect(got.schemaErrors == want["schema_validation_error_count"]?.intValue, "\(name)")
+        }
+        let score = OfflineToolCallScore.score(reference: reference, candidate: candidate, rule: .finishReason)
+        let trigger = try #require(expected["trigger"])
+        let p = score.parity
+        #expect(p.requests.count == trigger["paired"]?.intValue)
+        #expect(score.onlyReference == trigger["only_reference"]?.elements?.compactMap(\.intValue))
+        #expect(score.onlyCandidate == trigger["only_candidate"]?.elements?.compactMap(\.intValue))
+        #expect(p.truePositives == trigger["tp"]?.intValue && p.falsePositives == trigger["fp"]?.intValue)
+        #expect(p.falseNegatives == trigger["fn"]?.intValue && p.trueNegatives == trigger["tn"]?.intValue)
+        for (value, key) in [(p.precision, "precision"), (p.recall, "recall"), (p.f1, "f1")] {
+            #expect(abs(value - (trigger[key]?.doubleValue ?? .nan)) < 1e-12, "\(key)")
+        }
+    }
 }
