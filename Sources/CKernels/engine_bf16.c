@@ -225,3 +225,138 @@ void ingot_bf16_dot_matmul(const uint16_t *w, int64_t cols, const uint16_t *x, i
     default: bf16_portable(w, cols, x, ldx, y, ldy, tokens, row_begin, row_end); break;
     }
 }
+
+/* ---------- many tokens: packed panels ----------
+
+   Rows are taken BF16_NR at a time and columns 2 × BF16_KP at a time. Each panel of weight pairs is packed once
+   (panel[p × BF16_NR + i] = the 32-bit pair W[r0 + i][k0 + 2p .. k0 + 2p + 1], rows padded with zeros) and then
+   multiplied with every token, six tokens × 64 rows per tile. For one (row, token) output the accumulation is a single
+   chain: acc = +0 before the first panel, y's value before each later one, and for every pair p in order
+   acc = step(acc, w[2p + 1], x[2p + 1]); acc = step(acc, w[2p], x[2p]) — what VDPBF16PS does on one lane. The
+   AVX512_BF16 path uses the instruction, the AVX-512F path replays it (dp_emulated), the portable path step by step
+   (dp_step): the same bits on every ISA. */
+#define BF16_NR 64
+#define BF16_KP 128
+
+int64_t ingot_bf16_gemm_scratch_words(void) { return (int64_t)BF16_NR * BF16_KP; }
+
+static void pack_pairs_portable(const uint16_t *w, int64_t cols, int64_t r0, int nr, int64_t k0, int kp, uint32_t *panel) {
+    for (int p = 0; p < kp; p++)
+        for (int i = 0; i < BF16_NR; i++) {
+            uint32_t v = 0;
+            if (i < nr) memcpy(&v, w + (r0 + i) * cols + k0 + 2 * p, 4);
+            panel[p * BF16_NR + i] = v;
+        }
+}
+
+/* Whole 16-row × 16-pair blocks transposed in registers; edges by the portable loop (the same words either way). */
+AVX512_TARGET static void pack_pairs_avx512(const uint16_t *w, int64_t cols, int64_t r0, int nr, int64_t k0, int kp,
+                                            uint32_t *panel) {
+    if (nr < BF16_NR || kp % 16 != 0) {
+        pack_pairs_portable(w, cols, r0, nr, k0, kp, panel);
+        return;
+    }
+    for (int i0 = 0; i0 < BF16_NR; i0 += 16)
+        for (int p0 = 0; p0 < kp; p0 += 16) {
+            __m512 rows[16], out[16];
+            for (int i = 0; i < 16; i++) rows[i] = _mm512_loadu_ps((const float *)(w + (r0 + i0 + i) * cols + k0 + 2 * p0));
+            transpose16(rows, out);
+            for (int j = 0; j < 16; j++) _mm512_storeu_ps((float *)(panel + (p0 + j) * BF16_NR + i0), out[j]);
+        }
+}
+
+static void tile_pairs_portable(const uint32_t *panel, int nr, int kp, const uint16_t *x, int64_t ldx, float *y,
+                                int64_t ldy, int64_t t, int64_t r0, int64_t k0, int first) {
+    for (int i = 0; i < nr; i++) {
+        float *out = y + t * ldy + r0 + i;
+        float acc = first ? 0.0f : *out;
+        for (int p = 0; p < kp; p++) {
+            uint32_t wp = panel[p * BF16_NR + i], xp;
+            memcpy(&xp, x + t * ldx + k0 + 2 * p, 4);
+            acc = dp_step(acc, (uint16_t)(wp >> 16), (uint16_t)(xp >> 16));
+            acc = dp_step(acc, (uint16_t)wp, (uint16_t)xp);
+        }
+        *out = acc;
+    }
+}
+
+/* Six tokens × 64 rows; EMU replays the instruction with dp_emulated. */
+#define BF16_TILE(NAME, TARGET, DP)                                                                                    \
+    TARGET __attribute__((always_inline)) static inline void NAME(const uint32_t *panel, int nr, int kp,              \
+                                                                  const uint16_t *x, int64_t ldx, float *y,           \
+                                                                  int64_t ldy, int64_t t0, int64_t r0, int64_t k0,    \
+                                                                  int first, int MT) {                                \
+        __m512 acc[6][4];                                                                                              \
+        __mmask16 mask[4];                                                                                             \
+        for (int v = 0; v < 4; v++) {                                                                                  \
+            int left = nr - 16 * v;                                                                                    \
+            mask[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);                            \
+        }                                                                                                              \
+        for (int m = 0; m < MT; m++)                                                                                   \
+            for (int v = 0; v < 4; v++)                                                                                \
+                acc[m][v] = first ? _mm512_setzero_ps()                                                                \
+                                  : _mm512_maskz_loadu_ps(mask[v], y + (t0 + m) * ldy + r0 + 16 * v);                  \
+        for (int p = 0; p < kp; p++) {                                                                                 \
+            const uint32_t *q = panel + p * BF16_NR;                                                                   \
+            __m512i w0 = _mm512_loadu_si512((const void *)q), w1 = _mm512_loadu_si512((const void *)(q + 16)),         \
+                    w2 = _mm512_loadu_si512((const void *)(q + 32)), w3 = _mm512_loadu_si512((const void *)(q + 48));  \
+            for (int m = 0; m < MT; m++) {                                                                             \
+                uint32_t xp;                                                                                           \
+                memcpy(&xp, x + (t0 + m) * ldx + k0 + 2 * p, 4);                                                       \
+                __m512i b = _mm512_set1_epi32((int)xp);                                                                \
+                acc[m][0] = DP(acc[m][0], w0, b);                                                                      \
+                acc[m][1] = DP(acc[m][1], w1, b);                                                                      \
+                acc[m][2] = DP(acc[m][2], w2, b);                                                                      \
+                acc[m][3] = DP(acc[m][3], w3, b);                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (int m = 0; m < MT; m++)                                                                                   \
+            for (int v = 0; v < 4; v++)                                                                                \
+                if (mask[v]) _mm512_mask_storeu_ps(y + (t0 + m) * ldy + r0 + 16 * v, mask[v], acc[m][v]);              \
+    }
+
+#define DP_NATIVE(acc, w, b) _mm512_dpbf16_ps((acc), (__m512bh)(w), (__m512bh)(b))
+#define DP_EMULATED(acc, w, b) dp_emulated((acc), (w), (b))
+BF16_TILE(tile_pairs_native, AVX512BF16_TARGET, DP_NATIVE)
+BF16_TILE(tile_pairs_emu, AVX512_TARGET, DP_EMULATED)
+
+#define BF16_PANEL(NAME, TARGET, TILE)                                                                                 \
+    TARGET static void NAME(const uint32_t *panel, int nr, int kp, const uint16_t *x, int64_t ldx, float *y,          \
+                            int64_t ldy, int64_t tokens, int64_t r0, int64_t k0, int first) {                          \
+        int64_t t = 0;                                                                                                 \
+        for (; t + 6 <= tokens; t += 6) TILE(panel, nr, kp, x, ldx, y, ldy, t, r0, k0, first, 6);                      \
+        switch (tokens - t) {                                                                                          \
+        case 5: TILE(panel, nr, kp, x, ldx, y, ldy, t, r0, k0, first, 5); break;                                       \
+        case 4: TILE(panel, nr, kp, x, ldx, y, ldy, t, r0, k0, first, 4); break;                                       \
+        case 3: TILE(panel, nr, kp, x, ldx, y, ldy, t, r0, k0, first, 3); break;                                       \
+        case 2: TILE(panel, nr, kp, x, ldx, y, ldy, t, r0, k0, first, 2); break;                                       \
+        case 1: TILE(panel, nr, kp, x, ldx, y, ldy, t, r0, k0, first, 1); break;                                       \
+        default: break;                                                                                                \
+        }                                                                                                              \
+    }
+BF16_PANEL(panel_pairs_native, AVX512BF16_TARGET, tile_pairs_native)
+BF16_PANEL(panel_pairs_emu, AVX512_TARGET, tile_pairs_emu)
+
+void ingot_bf16_gemm(const uint16_t *w, int64_t cols, const uint16_t *x, int64_t ldx, float *y, int64_t ldy,
+                     int64_t tokens, int64_t row_begin, int64_t row_end, uint32_t *panel, int isa) {
+    int level = effective_isa(isa);
+    int64_t pairs = cols / 2;
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += BF16_NR) {
+        int nr = (int)(row_end - r0 < BF16_NR ? row_end - r0 : BF16_NR);
+        for (int64_t p0 = 0; p0 < pairs; p0 += BF16_KP) {
+            int kp = (int)(pairs - p0 < BF16_KP ? pairs - p0 : BF16_KP);
+            int64_t k0 = 2 * p0;
+            int first = p0 == 0;
+            if (level >= INGOT_ISA_AVX512)
+                pack_pairs_avx512(w, cols, r0, nr, k0, kp, panel);
+            else
+                pack_pairs_portable(w, cols, r0, nr, k0, kp, panel);
+            if (level >= INGOT_ISA_AVX512_BF16)
+                panel_pairs_native(panel, nr, kp, x, ldx, y, ldy, tokens, r0, k0, first);
+            else if (level >= INGOT_ISA_AVX512)
+                panel_pairs_emu(panel, nr, kp, x, ldx, y, ldy, tokens, r0, k0, first);
+            else
+                for (int64_t t = 0; t < tokens; t++) tile_pairs_portable(panel, nr, kp, x, ldx, y, ldy, t, r0, k0, first);
+        }
+    }
+}

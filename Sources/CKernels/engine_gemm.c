@@ -305,31 +305,6 @@ AVX512_TARGET static inline __m512 load_row16(const ingot_weight *w, int64_t r, 
     }
 }
 
-/* out[j] = column j of the 16 × 16 block whose rows are r[0..15] (lane i of out[j] = r[i][j]). */
-AVX512_TARGET static inline void transpose16(const __m512 r[16], __m512 out[16]) {
-    __m512 t[16], u[16];
-    for (int q = 0; q < 8; q++) {
-        t[2 * q] = _mm512_unpacklo_ps(r[2 * q], r[2 * q + 1]);
-        t[2 * q + 1] = _mm512_unpackhi_ps(r[2 * q], r[2 * q + 1]);
-    }
-    /* u[4q + c], 128-bit lane L: column 4L + c of rows 4q … 4q+3. */
-    for (int q = 0; q < 4; q++) {
-        __m512 lo0 = t[4 * q], hi0 = t[4 * q + 1], lo1 = t[4 * q + 2], hi1 = t[4 * q + 3];
-        u[4 * q + 0] = _mm512_shuffle_ps(lo0, lo1, 0x44);
-        u[4 * q + 1] = _mm512_shuffle_ps(lo0, lo1, 0xEE);
-        u[4 * q + 2] = _mm512_shuffle_ps(hi0, hi1, 0x44);
-        u[4 * q + 3] = _mm512_shuffle_ps(hi0, hi1, 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 a = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), b = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-        __m512 a2 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD), b2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-        out[c] = _mm512_shuffle_f32x4(a, b, 0x88);
-        out[8 + c] = _mm512_shuffle_f32x4(a, b, 0xDD);
-        out[4 + c] = _mm512_shuffle_f32x4(a2, b2, 0x88);
-        out[12 + c] = _mm512_shuffle_f32x4(a2, b2, 0xDD);
-    }
-}
-
 /* The same panel as pack_panel for the dense kinds; whole 16 × 16 blocks in registers, the edges by pack_panel's
    scalar loops (the values are exact conversions either way). */
 AVX512_TARGET static void pack_dense_avx512(const ingot_weight *w, int64_t r0, int nr, int64_t k0, int kc, float *panel) {

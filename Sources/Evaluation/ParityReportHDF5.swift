@@ -5,8 +5,9 @@ import Foundation
 /// Datasets: `kld`, `delta_p` float64 [N scored tokens]; `hidden_layer` int64, `hidden_cosine`,
 /// `hidden_relative_l2`, `hidden_max_abs` float64 [layers]; `routing_layer` int64, `routing_identical`,
 /// `routing_overlap` float64 [MoE layers]; `usage_ref`, `usage_cand` int64 [layers, experts] (zero rows for dense
-/// layers); tool-call parity, when run: `toolcall_ref_called`, `toolcall_cand_called`, `toolcall_exact`,
-/// `toolcall_cand_schema_valid` int64 [requests] (1/0). Root attributes: `generator`, `reference`, `candidate`,
+/// layers); tool-call parity, when run: `toolcall_index` (the request's number) and `toolcall_ref_called`,
+/// `toolcall_cand_called`, `toolcall_exact`, `toolcall_cand_schema_valid`, `toolcall_failed` int64 [requests] (1/0;
+/// failed: a side's request still failed after its retries, a failure row). Root attributes: `generator`, `reference`, `candidate`,
 /// `summary` (the JSON summary), `result`.
 public enum ParityReportHDF5 {
     /// Writes the report (truncating `path`).
@@ -37,6 +38,10 @@ public enum ParityReportHDF5 {
             try file.write(t.requests.map { Int64($0.candidateCalled ? 1 : 0) }, shape: [n], name: "toolcall_cand_called")
             try file.write(t.requests.map { Int64($0.exactMatch ? 1 : 0) }, shape: [n], name: "toolcall_exact")
             try file.write(t.requests.map { Int64($0.candidateSchemaValid ? 1 : 0) }, shape: [n], name: "toolcall_cand_schema_valid")
+            try file.write(t.requests.map { Int64($0.index) }, shape: [n], name: "toolcall_index")
+            try file.write(
+                t.requests.map { Int64($0.reference.failure != nil || $0.candidate.failure != nil ? 1 : 0) }, shape: [n],
+                name: "toolcall_failed")
         }
         try file.setAttribute("generator", "ingot eval parity")
         try file.setAttribute("reference", reference)

@@ -53,7 +53,7 @@ public struct EngineConfig: Sendable {
             case .avx2, .portable: "portable C replay"
             }
         return
-            "INT4 × Q8_0 activations, dense BF16 × BF16-rounded activations (llama.cpp's arithmetic; \(bf16Kernels) for ≤ 16 tokens), "
+            "INT4 × Q8_0 activations, dense BF16 × BF16-rounded activations (llama.cpp's arithmetic; \(bf16Kernels)), "
             + "other dense f32, \(min(isa, .avx512)) kernels"
     }
 

@@ -201,10 +201,12 @@ public struct LinearWeight: @unchecked Sendable {
     }
 
     /// The q8_0 mode's product for BF16 weights (engine_bf16.c; docs/engine.md, "Kernels and numerics"): the
-    /// activations are rounded to BF16 once. Up to ``DenseKernel/directTokens`` tokens (decode), every row block is
-    /// multiplied as VDPBF16PS does (the instruction itself where the CPU has AVX512_BF16, a bit-identical replay
-    /// elsewhere); for more, the rounded activations go through the f32 GEMM (the products are exact in f32 either
-    /// way, only the order of the sums differs, and VDPBF16PS is slower than f32 FMA here for many tokens).
+    /// activations are rounded to BF16 once, and every product is VDPBF16PS arithmetic (the instruction itself where
+    /// the CPU has AVX512_BF16, a bit-identical replay elsewhere). Up to ``DenseKernel/directTokens`` tokens (decode),
+    /// every row block is multiplied directly. For more, on AVX512_BF16 CPUs, a packed-panel GEMM with the instruction
+    /// (one accumulation chain per output, so only the order of the sums differs from the direct kernel); elsewhere
+    /// (where a replay would be several times slower than f32 FMA) and for an odd column count, the rounded
+    /// activations go through the f32 GEMM: the same exact products, summed in its order.
     func applyBF16(
         _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int,
         isa: KernelISA, scratch: LinearScratch
@@ -212,6 +214,16 @@ public struct LinearWeight: @unchecked Sendable {
         let cols = self.cols, rows = self.rows, n = tokens * cols
         let xb = scratch.quantized.reserve(bytes: n * 2).assumingMemoryBound(to: UInt16.self)
         ingot_f32_to_bf16(x, Int64(n), xb)
+        let w = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
+        if tokens > DenseKernel.directTokens && cols % 2 == 0 && min(isa, KernelISA.best) == .avx512bf16 {
+            let words = Int(ingot_bf16_gemm_scratch_words())
+            parallelBlocks(count: rows, block: Int(GEMM_NR), threads: threads) { worker, begin, end in
+                let panel = UnsafeMutableRawPointer(scratch.panels[worker].reserve(words)).assumingMemoryBound(to: UInt32.self)
+                ingot_bf16_gemm(
+                    w, Int64(cols), xb, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), panel, isa.rawValue)
+            }
+            return
+        }
         if tokens > DenseKernel.directTokens {
             let rounded = scratch.rounded.reserve(n)
             ingot_dense_widen(xb, INGOT_W_BF16, 0, Int64(n), rounded)
@@ -220,7 +232,6 @@ public struct LinearWeight: @unchecked Sendable {
             exact.apply(rounded, tokens: tokens, into: y, threads: threads, activations: .f32, isa: isa, scratch: scratch)
             return
         }
-        let w = bytes.baseAddress!.assumingMemoryBound(to: UInt16.self)
         parallelBlocks(count: rows, block: 64, threads: threads) { begin, end in
             ingot_bf16_dot_matmul(
                 w, Int64(cols), xb, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), isa.rawValue)

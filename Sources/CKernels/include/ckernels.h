@@ -112,6 +112,12 @@ void ingot_f32_to_bf16(const float *x, int64_t n, uint16_t *out);
    portable paths replay it step by step and agree bit for bit (AVX2 runs the portable path). */
 void ingot_bf16_dot_matmul(const uint16_t *w, int64_t cols, const uint16_t *x, int64_t ldx, float *y, int64_t ldy,
                            int64_t tokens, int64_t row_begin, int64_t row_end, int isa);
+/* The same arithmetic for many tokens as a packed-panel GEMM (engine_bf16.c): per output, one VDPBF16PS chain over the
+   column pairs in order (odd element first), carried from panel to panel through y. cols must be even. `panel` holds
+   ingot_bf16_gemm_scratch_words() words. Every ISA gives the same bits. */
+void ingot_bf16_gemm(const uint16_t *w, int64_t cols, const uint16_t *x, int64_t ldx, float *y, int64_t ldy,
+                     int64_t tokens, int64_t row_begin, int64_t row_end, uint32_t *panel, int isa);
+int64_t ingot_bf16_gemm_scratch_words(void);
 
 /* ---- benchmark (kernels.c) ---- */
 /* The XOR of the little-endian 64-bit words of the first n/128·128 bytes, each remaining byte XORed into the low

@@ -104,5 +104,3 @@ extension Ingot {
         }
     }
 }
-
-extension ChatRenderer.Variant: ExpressibleByArgument {}

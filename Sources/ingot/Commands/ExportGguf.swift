@@ -26,8 +26,8 @@ extension Ingot.Export {
         var splitMaxSize: String?
         @Option(help: "Recipe YAML (default: the built-in recipe matching config.json) for gguf.dense_type.")
         var recipe: String?
-        @Option(help: "Dense weight type: bf16, f32 or q8_0 (overrides the recipe).")
-        var denseType: String?
+        @Option(help: "Dense weight type (overrides the recipe).")
+        var denseType: ExportPlan.DenseType?
         @Option(help: "general.name (default: the source folder's name without a .bundle suffix).")
         var name: String?
         @OptionGroup var outputOptions: OutputOptions
@@ -55,17 +55,22 @@ extension Ingot.Export {
             if slice.shard != nil && splitMaxSize == nil {
                 throw ValidationError("--shard writes a slice of the split files: give --split-max-size too")
             }
-            if let denseType, ExportPlan.DenseType(rawValue: denseType) == nil {
-                throw ValidationError("--dense-type must be bf16, f32 or q8_0, got '\(denseType)'")
-            }
         }
 
         func execute() throws {
             let folder = try tokenizerFolder(source)
             let config = try ModelConfig(path: (folder as NSString).appendingPathComponent("config.json"))
-            let typeName = try denseType ?? Recipe.resolve(path: recipe, config: config).ggufDenseType
-            guard let dense = ExportPlan.DenseType(rawValue: typeName) else {
-                throw ValidationError("dense type '\(typeName)' is not bf16, f32 or q8_0")
+            let dense: ExportPlan.DenseType
+            if let denseType {
+                dense = denseType
+            } else {
+                let r = try Recipe.resolve(path: recipe, config: config)
+                guard let fromRecipe = ExportPlan.DenseType(rawValue: r.ggufDenseType) else {
+                    throw CheckpointError.invalidField(
+                        file: recipe ?? "built-in recipe \(r.name)", field: "gguf.dense_type", found: r.ggufDenseType,
+                        expected: ExportPlan.DenseType.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                dense = fromRecipe
             }
             if !FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tiktoken.model")) {
                 printNote("note: \(folder) has no tiktoken.model; the GGUF has no tokenizer keys (llama.cpp needs them to run it)")

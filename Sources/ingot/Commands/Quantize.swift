@@ -23,7 +23,7 @@ extension Ingot {
         @Option(help: "Weight scheme overriding the recipe's: w{4|8}a16[-asym]-g{GROUP}.")
         var scheme: String?
         @Option(help: "Rounding grid: rtn (compressed-tensors, levels −8…7) or qat (K2's grid, levels −7…7); default: the recipe's.")
-        var grid: String?
+        var grid: GroupQuantizer.Grid?
         @OptionGroup var threading: ThreadingOptions
         @OptionGroup var space: SpaceCheckOptions
         @OptionGroup var slice: ShardOptions
@@ -34,7 +34,6 @@ extension Ingot {
             if let scheme, Self.parseScheme(scheme) == nil {
                 throw ValidationError("--scheme '\(scheme)' is not w{4|8}a16[-asym]-g{GROUP}, e.g. w4a16-g32")
             }
-            if let grid, !["rtn", "qat"].contains(grid) { throw ValidationError("--grid must be rtn or qat, got '\(grid)'") }
             // A slice shares its folder with the other slices (the library checks they belong to one job).
             if slice.shard == nil, let entries = try? FileManager.default.contentsOfDirectory(atPath: output), !entries.isEmpty {
                 throw ValidationError("\(output) is not empty; quantize writes into a new or empty folder")
@@ -63,7 +62,7 @@ extension Ingot {
                     groups: r.scheme.groups.map { ConfigGroup(name: $0.name, targets: $0.targets, weights: args) },
                     ignore: r.scheme.ignore)
             }
-            let gridChoice: GroupQuantizer.Grid = (grid ?? r.grid.rawValue) == "qat" ? .qatGrid : .compressedTensors
+            let gridChoice = grid ?? (r.grid == .qat ? .qatGrid : .compressedTensors)
             let bar = ProgressBar(label: "quantize", total: 1, quiet: quiet)
             let started = Date()
             var options = CheckpointQuantizer.Options(scheme: schemeConfig, grid: gridChoice, threads: threading.threads) { done, total in

@@ -32,7 +32,7 @@ extension Ingot {
         var request: String?
 
         @Option(help: "Chat template for --request: thinking (K2-Thinking) or instruct (K2-Instruct).")
-        var template: String = "thinking"
+        var template: ChatRenderer.Variant = .thinking
 
         @Option(help: "Tokens to generate at most.")
         var maxTokens: Int = 32
@@ -53,7 +53,6 @@ extension Ingot {
             guard [tokens, prompt, request].compactMap({ $0 }).count == 1 else {
                 throw ValidationError("give exactly one of --tokens, --prompt and --request")
             }
-            guard ChatRenderer.Variant(rawValue: template) != nil else { throw ValidationError("--template must be thinking or instruct") }
             if let tokens { _ = try parseTokenList(tokens, flag: "--tokens") }
             guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
             guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
@@ -105,7 +104,7 @@ extension Ingot {
             let value = try data.withUnsafeBytes { try JSONValue.parse($0) }
             let responder = ChatResponder(
                 engine: engine, tokenizer: try loadTokenizer(engineOptions.model),
-                renderer: ChatRenderer(variant: ChatRenderer.Variant(rawValue: template)!),
+                renderer: ChatRenderer(variant: template),
                 maxTokens: maxTokens, sampler: sampler)
             let (outcome, result) = try responder.respond(value, tools: value["tools"]?.elements ?? [])
             let calls: [JSONValue] = outcome.calls.map { c in
