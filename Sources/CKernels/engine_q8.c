@@ -18,6 +18,7 @@
 #include "engine_common.h"
 #include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------- activation quantization ---------- */
@@ -232,12 +233,173 @@ __attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed
     }
 }
 
+/* ---------- AVX-512 VNNI, several tokens: sixteen rows × up to eight tokens ----------
+
+   Sixteen rows are unpacked once per call into levels u (one byte each) in VNNI order — panel[(g·8 + c)·16 + i] is
+   the dword of row i's columns 32g + 4c … 32g + 4c + 3 — with their scales widened to f32, and then every token meets
+   them from cache: VPDPBUSD adds four u·q products per row lane, eight of them make a group's Σ u·q exactly (no
+   saturation: |Σ| ≤ 32 · 15 · 127), and the float step is the one above, so the results equal the other paths bit
+   for bit. One token at a time (decode) keeps the AVX2 path, which streams the weights once. */
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")))
+#define Q8_VNNI_MIN_TOKENS 4
+
+static int have_avx512_vnni(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512dq");
+    }
+    return cached;
+}
+
+/* Per-thread unpacked panel, grown once to the largest call (no allocation per product after that). */
+static _Thread_local uint32_t *vnni_panel;
+static _Thread_local float *vnni_scales;
+static _Thread_local int64_t vnni_capacity;
+
+static int vnni_reserve(int64_t groups) {
+    if (groups <= vnni_capacity) return 1;
+    free(vnni_panel);
+    free(vnni_scales);
+    vnni_panel = aligned_alloc(64, (size_t)groups * 8 * 16 * 4);
+    vnni_scales = aligned_alloc(64, (size_t)groups * 16 * 4);
+    vnni_capacity = vnni_panel && vnni_scales ? groups : 0;
+    return vnni_capacity > 0;
+}
+
+/* Two groups of sixteen rows (levels as 16 dwords per row, `rows16[i]`) transposed into the panel at group g. */
+VNNI_TARGET static inline void vnni_store_pair(__m512i rows16[16], uint32_t *panel, int64_t g, int two) {
+    __m512 in[16], out[16];
+    for (int i = 0; i < 16; i++) in[i] = _mm512_castsi512_ps(rows16[i]);
+    transpose16(in, out);
+    for (int j = 0; j < (two ? 16 : 8); j++) _mm512_store_ps((float *)(panel + (g * 8 + j) * 16), out[j]);
+}
+
+/* Rows r0 … r0 + 15 of a compressed-tensors weight (byte j: element 2j low nibble, 2j + 1 high), rows past `rows` 0. */
+VNNI_TARGET static void vnni_unpack_ct(const uint8_t *packed, const uint16_t *scales, int64_t rows, int64_t cols,
+                                       int64_t r0, uint32_t *panel, float *sc) {
+    const int64_t groups = cols / INGOT_INT4_GROUP, row_bytes = cols / 2;
+    const __m256i m = _mm256_set1_epi8(15);
+    for (int64_t g = 0; g < groups; g += 2) {
+        int two = g + 1 < groups;
+        __m512i rows16[16];
+        for (int i = 0; i < 16; i++) {
+            if (r0 + i >= rows) {
+                rows16[i] = _mm512_setzero_si512();
+                continue;
+            }
+            const uint8_t *p = packed + (r0 + i) * row_bytes + g * 16;
+            __m256i v = two ? _mm256_loadu_si256((const __m256i *)p) : _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p));
+            __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+            __m256i a = _mm256_unpacklo_epi8(lo, hi), b = _mm256_unpackhi_epi8(lo, hi);
+            rows16[i] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_permute2x128_si256(a, b, 0x20)),
+                                           _mm256_permute2x128_si256(a, b, 0x31), 1);
+        }
+        vnni_store_pair(rows16, panel, g, two);
+    }
+    for (int64_t g = 0; g < groups; g++)
+        for (int i = 0; i < 16; i++) sc[g * 16 + i] = r0 + i < rows ? bf16_to_f32(scales[(r0 + i) * groups + g]) : 0.0f;
+}
+
+/* Rows r0 … r0 + 15 (two 8-row tile blocks) of an int4-tiles weight (byte j: element j low nibble, j + 16 high). */
+VNNI_TARGET static void vnni_unpack_tiles(const uint8_t *tiles, int64_t rows, int64_t cols, int64_t r0, uint32_t *panel,
+                                          float *sc) {
+    const int64_t groups = cols / INGOT_INT4_GROUP, tile_bytes = 8 * INGOT_TILE_ROW_BYTES;
+    const __m128i m = _mm_set1_epi8(15);
+    for (int64_t g = 0; g < groups; g += 2) {
+        int two = g + 1 < groups;
+        __m512i rows16[16];
+        for (int i = 0; i < 16; i++) {
+            int64_t r = r0 + i;
+            if (r >= rows) {
+                rows16[i] = _mm512_setzero_si512();
+                continue;
+            }
+            const uint8_t *t0 = tiles + ((r / 8) * groups + g) * tile_bytes + (r % 8) * 16;
+            __m128i v0 = _mm_loadu_si128((const __m128i *)t0);
+            __m128i v1 = two ? _mm_loadu_si128((const __m128i *)(t0 + tile_bytes)) : _mm_setzero_si128();
+            __m256i e0 = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v0, 4), m), _mm_and_si128(v0, m));
+            __m256i e1 = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v1, 4), m), _mm_and_si128(v1, m));
+            rows16[i] = _mm512_inserti64x4(_mm512_castsi256_si512(e0), e1, 1);
+        }
+        vnni_store_pair(rows16, panel, g, two);
+    }
+    for (int64_t g = 0; g < groups; g++)
+        for (int i = 0; i < 16; i++) {
+            int64_t r = r0 + i;
+            uint16_t b = 0;
+            if (r < rows) memcpy(&b, tiles + ((r / 8) * groups + g) * tile_bytes + 8 * 16 + (r % 8) * 2, 2);
+            sc[g * 16 + i] = bf16_to_f32(b);
+        }
+}
+
+VNNI_TARGET __attribute__((always_inline)) static inline void vnni_tile(const uint32_t *panel, const float *sc,
+                                                                       int64_t groups, int64_t cols, const int8_t *xq,
+                                                                       const float *xd, const int32_t *xs, float *y,
+                                                                       int64_t ldy, int64_t t0, int64_t r0,
+                                                                       __mmask16 keep, int MT) {
+    __m512 acc[8];
+    for (int k = 0; k < MT; k++) acc[k] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < groups; g++) {
+        const uint32_t *p = panel + g * 8 * 16;
+        __m512i w[8];
+        for (int c = 0; c < 8; c++) w[c] = _mm512_load_si512((const void *)(p + c * 16));
+        const __m512 s = _mm512_load_ps(sc + g * 16);
+        for (int k = 0; k < MT; k++) {
+            const int8_t *q = xq + (t0 + k) * cols + g * INGOT_INT4_GROUP;
+            __m512i isum = _mm512_setzero_si512();
+            for (int c = 0; c < 8; c++) {
+                int32_t four;
+                memcpy(&four, q + 4 * c, 4);
+                isum = _mm512_dpbusd_epi32(isum, w[c], _mm512_set1_epi32(four));
+            }
+            isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(8 * xs[(t0 + k) * groups + g]));
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s, _mm512_set1_ps(xd[(t0 + k) * groups + g])), acc[k]);
+        }
+    }
+    for (int k = 0; k < MT; k++) _mm512_mask_storeu_ps(y + (t0 + k) * ldy + r0, keep, acc[k]);
+}
+
+/* Rows [r0, r1) for every token; the layout's unpacker fills the panel sixteen rows at a time. Returns 0 when the
+   panel could not be allocated (the caller then takes the AVX2 path). */
+VNNI_TARGET static int q8_vnni(const uint8_t *weights, const uint16_t *scales, int tiled, int64_t rows, int64_t cols,
+                               const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
+                               int64_t tokens, int64_t r0, int64_t r1) {
+    const int64_t groups = cols / INGOT_INT4_GROUP;
+    if (!vnni_reserve(groups + 1)) return 0;
+    for (int64_t r = r0; r < r1; r += 16) {
+        int64_t n = r1 - r < 16 ? r1 - r : 16;
+        if (tiled)
+            vnni_unpack_tiles(weights, rows, cols, r, vnni_panel, vnni_scales);
+        else
+            vnni_unpack_ct(weights, scales, rows, cols, r, vnni_panel, vnni_scales);
+        __mmask16 keep = (__mmask16)((1u << n) - 1);
+        int64_t t = 0;
+        for (; t + 8 <= tokens; t += 8) vnni_tile(vnni_panel, vnni_scales, groups, cols, xq, xd, xs, y, ldy, t, r, keep, 8);
+        switch (tokens - t) {
+        case 7: vnni_tile(vnni_panel, vnni_scales, groups, cols, xq, xd, xs, y, ldy, t, r, keep, 7); break;
+        case 6: vnni_tile(vnni_panel, vnni_scales, groups, cols, xq, xd, xs, y, ldy, t, r, keep, 6); break;
+        case 5: vnni_tile(vnni_panel, vnni_scales, groups, cols, xq, xd, xs, y, ldy, t, r, keep, 5); break;
+        case 4: vnni_tile(vnni_panel, vnni_scales, groups, cols, xq, xd, xs, y, ldy, t, r, keep, 4); break;
+        case 3: vnni_tile(vnni_panel, vnni_scales, groups, cols, xq, xd, xs, y, ldy, t, r, keep, 3); break;
+        case 2: vnni_tile(vnni_panel, vnni_scales, groups, cols, xq, xd, xs, y, ldy, t, r, keep, 2); break;
+        case 1: vnni_tile(vnni_panel, vnni_scales, groups, cols, xq, xd, xs, y, ldy, t, r, keep, 1); break;
+        default: break;
+        }
+    }
+    return 1;
+}
+
 /* ---------- entry points ---------- */
 
 void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int64_t rows, int64_t cols,
                              const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
                              int64_t tokens, int64_t row_begin, int64_t row_end, int portable) {
-    if (!portable && have_avx2_fma())
+    if (portable == 0 && tokens >= Q8_VNNI_MIN_TOKENS && have_avx512_vnni() &&
+        q8_vnni(packed, scales, 0, rows, cols, xq, xd, xs, y, ldy, tokens, row_begin, row_end))
+        return;
+    if (portable != 1 && have_avx2_fma())
         ct_q8_avx2(packed, scales, rows, cols, xq, xd, xs, y, ldy, tokens, row_begin, row_end);
     else
         ct_q8_scalar(packed, scales, cols, xq, xd, y, ldy, tokens, row_begin, row_end);
@@ -246,7 +408,11 @@ void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int6
 void ingot_int4_tiles_matmul_q8(const uint8_t *tiles, int64_t tile_rows, int64_t rows, int64_t cols,
                                 const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
                                 int64_t tokens, int64_t block_begin, int64_t block_end, int portable) {
-    if (!portable && tile_rows == 8 && have_avx2_fma())
+    int64_t row_end = block_end * tile_rows < rows ? block_end * tile_rows : rows;
+    if (portable == 0 && tile_rows == 8 && tokens >= Q8_VNNI_MIN_TOKENS && have_avx512_vnni() &&
+        q8_vnni(tiles, NULL, 1, rows, cols, xq, xd, xs, y, ldy, tokens, block_begin * tile_rows, row_end))
+        return;
+    if (portable != 1 && tile_rows == 8 && have_avx2_fma())
         tiles_q8_avx2(tiles, rows, cols, xq, xd, xs, y, ldy, tokens, block_begin, block_end);
     else
         tiles_q8_scalar(tiles, tile_rows, rows, cols, xq, xd, y, ldy, tokens, block_begin, block_end);

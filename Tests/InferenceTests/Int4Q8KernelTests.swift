@@ -60,10 +60,12 @@ import Testing
     static let cases: [Case] = [
         .init(rows: 1, cols: 32, tokens: 1), .init(rows: 7, cols: 96, tokens: 1), .init(rows: 8, cols: 64, tokens: 3),
         .init(rows: 13, cols: 256, tokens: 2), .init(rows: 64, cols: 128, tokens: 17), .init(rows: 33, cols: 32, tokens: 5),
-        .init(rows: 24, cols: 2048, tokens: 1),
+        .init(rows: 24, cols: 2048, tokens: 1), .init(rows: 40, cols: 96, tokens: 11), .init(rows: 17, cols: 64, tokens: 4),
+        .init(rows: 16, cols: 32, tokens: 9),
     ]
 
-    /// Every kernel variant on the same data: (ct portable = the reference, ct AVX2, tiles AVX2, tiles portable).
+    /// Every kernel variant on the same data: (ct portable = the reference; ct best (AVX-512 VNNI from 4 tokens where
+    /// the CPU has it), tiles best, tiles portable, ct AVX2 only, tiles AVX2 only).
     static func run(q: [Int8], scales: [UInt16], x: [Float], rows: Int, cols: Int, tokens: Int) -> (reference: [Float], others: [[Float]]) {
         let packed = PackQuantized.pack(q, rows: rows, columns: cols, bits: 4)
         let layout = TileLayout(tileRows: 8)
@@ -91,7 +93,10 @@ import Testing
         }
         return (
             product(tiled: false, portable: 1),
-            [product(tiled: false, portable: 0), product(tiled: true, portable: 0), product(tiled: true, portable: 1)]
+            [
+                product(tiled: false, portable: 0), product(tiled: true, portable: 0), product(tiled: true, portable: 1),
+                product(tiled: false, portable: 2), product(tiled: true, portable: 2),
+            ]
         )
     }
 
