@@ -88,26 +88,24 @@ public struct ChecksumList: Sendable {
     ///
     /// - Throws: ``FileError``.
     public static func sha256(path: String, progress: (Int) -> Void = { _ in }) throws -> String {
-        let mapping = try MappedFile(path: path)
         var hasher = SHA256()
-        var offset = 0
-        let bytes = mapping.bytes
-        while offset < bytes.count {
-            let end = min(bytes.count, offset + (8 << 20))
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-            progress(end - offset)
-            offset = end
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return try hex(&hasher, path: path, prefix: { _ in [] }, progress: progress)
     }
 
     /// Git's blob id of a whole file: SHA-1 of "blob <size>\0" and the bytes.
     ///
     /// - Throws: ``FileError``.
     public static func gitBlobID(path: String, progress: (Int) -> Void = { _ in }) throws -> String {
-        let mapping = try MappedFile(path: path)
         var hasher = Insecure.SHA1()
-        hasher.update(data: Data("blob \(mapping.length)\u{0}".utf8))
+        return try hex(&hasher, path: path, prefix: { Array("blob \($0)\u{0}".utf8) }, progress: progress)
+    }
+
+    /// The hex digest of `prefix(file length)` followed by the file's bytes, read in 8 MiB pieces.
+    private static func hex<H: HashFunction>(
+        _ hasher: inout H, path: String, prefix: (Int) -> [UInt8], progress: (Int) -> Void
+    ) throws -> String {
+        let mapping = try MappedFile(path: path)
+        hasher.update(data: prefix(mapping.length))
         var offset = 0
         let bytes = mapping.bytes
         while offset < bytes.count {

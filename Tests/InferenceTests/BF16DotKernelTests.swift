@@ -102,13 +102,21 @@ import Testing
 
     @Test(arguments: shapes, KernelISA.supported)
     func variantsEqualPortable(shape: Shape, isa: KernelISA) {
+        Self.expectEqualToPortable(shape, isa, kernel: "direct", run: Self.run)
+    }
+
+    /// `run` on `isa` against portable C on the same data, with and without edge values: every output's bits equal
+    /// (NaN payloads aside).
+    static func expectEqualToPortable(
+        _ shape: Shape, _ isa: KernelISA, kernel: String, run: ([UInt16], [UInt16], Shape, KernelISA) -> [Float]
+    ) {
         for edges in [false, true] {
-            let (w, x) = Self.data(shape, edges: edges)
-            let got = Self.run(w, x, shape, isa: isa), portable = Self.run(w, x, shape, isa: .portable)
-            let differing = Self.differences(got, portable)
+            let (w, x) = data(shape, edges: edges)
+            let got = run(w, x, shape, isa), portable = run(w, x, shape, .portable)
+            let differing = differences(got, portable)
             #expect(
                 differing.isEmpty,
-                "\(shape) \(isa) edges \(edges): \(differing.count) outputs differ from portable C, first \(differing.first.map { "\($0): \(got[$0]) vs \(portable[$0])" } ?? "")"
+                "\(kernel) \(shape) \(isa) edges \(edges): \(differing.count) outputs differ from portable C, first \(differing.first.map { "\($0): \(got[$0]) vs \(portable[$0])" } ?? "")"
             )
             if edges { #expect(got.contains { $0.isNaN } && got.contains { $0.isFinite && $0 != 0 }) }
         }
@@ -190,16 +198,7 @@ import Testing
 
     @Test(arguments: gemmShapes, KernelISA.supported)
     func gemmVariantsEqualPortable(shape: Shape, isa: KernelISA) {
-        for edges in [false, true] {
-            let (w, x) = Self.data(shape, edges: edges)
-            let got = Self.runGEMM(w, x, shape, isa: isa), portable = Self.runGEMM(w, x, shape, isa: .portable)
-            let differing = Self.differences(got, portable)
-            #expect(
-                differing.isEmpty,
-                "\(shape) \(isa) edges \(edges): \(differing.count) GEMM outputs differ from portable C, first \(differing.first.map { "\($0): \(got[$0]) vs \(portable[$0])" } ?? "")"
-            )
-            if edges { #expect(got.contains { $0.isNaN } && got.contains { $0.isFinite && $0 != 0 }) }
-        }
+        Self.expectEqualToPortable(shape, isa, kernel: "GEMM", run: Self.runGEMM)
     }
 
     /// One accumulation chain per output, pairs in order, the odd element first: a portable float chain of the same

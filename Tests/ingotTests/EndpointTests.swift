@@ -14,16 +14,7 @@ struct EndpointTests {
 
     @Test("trigger F1, exact match and schema accuracy are scored from the server's tool_calls")
     func endpointScoring() throws {
-        let lines = [
-            Self.line("Weather in Paris?", expected: #"{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}"#),
-            Self.line(
-                "Weather in Oslo in f?", expected: #"{"tool_calls":[{"name":"get_weather","arguments":{"unit":"f","city":"Oslo"}}]}"#),
-            Self.line("Weather in Rome?", expected: #"{"tool_calls":[{"name":"get_weather","arguments":{"city":"Rome"}}]}"#),
-            Self.line("Say hi", expected: #"{"content":"hi","tool_calls":[]}"#),
-            Self.line("Say bye", expected: #"{"content":"bye","tool_calls":[]}"#),
-        ]
-        let path = temporaryFolder() + "/requests.jsonl"
-        try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try Self.fiveRequests(separator: "\n")
         // Paris: right. Oslo: same arguments in another key order (still exact). Rome: no call (a miss).
         // "Say hi": content. "Say bye": a spurious call with an undeclared argument (schema failure).
         let server = try LocalChatServer { request in
@@ -105,7 +96,7 @@ struct EndpointTests {
     }
 
     /// Five requests with expected answers: Paris, Oslo and Rome call get_weather; hi and bye do not.
-    static func fiveRequests() throws -> String {
+    static func fiveRequests(separator: String = "\r\n") throws -> String {
         let lines = [
             Self.line("Weather in Paris?", expected: #"{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}"#),
             Self.line(
@@ -115,7 +106,7 @@ struct EndpointTests {
             Self.line("Say bye", expected: #"{"content":"bye","tool_calls":[]}"#),
         ]
         let path = temporaryFolder() + "/requests.jsonl"
-        try lines.joined(separator: "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try lines.joined(separator: separator).write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
