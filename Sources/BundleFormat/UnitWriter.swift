@@ -52,32 +52,79 @@ final class UnitWriter {
     /// Writes the unit; returns how many extents were taken over from an earlier run's journal. The unit's tail
     /// (waiting for its hashes, the final fsync, its manifest fragment, the rename to NAME.bin) runs on `tail` when
     /// given, so the next unit's reads and writes start while this one's last bytes reach the disk.
+    /// The unit's files as a run finds or starts them: the records kept from a killed run's journal, the partial
+    /// data file truncated to them, the rewritten journal, and the hasher of the dense extents still to come.
+    struct Files {
+        var records: [ExtentRecord]
+        let out: DataFile
+        let journal: DataFile
+        let hasher: StreamHasher
+        /// Where the next extent may start (the end of the last kept record).
+        let end: Int
+    }
+
+    /// The worker threads that build expert extents in parallel and hand them over in extent order.
+    final class Producers: Sendable {
+        let queue: ExtentQueue
+        let group = DispatchGroup()
+        /// The first error a worker met.
+        let error = Mutex<(any Error)?>(nil)
+
+        init(queue: ExtentQueue) { self.queue = queue }
+    }
+
+    /// Writes (or resumes) the unit: resume, build experts on worker threads, write extents in order (fsync and
+    /// journal on `tail`'s side), then finish — on `tail` when given, so the next unit starts writing at once.
+    /// Returns the number of extents taken over from a killed run's journal.
     func run(tail: SerialStage? = nil) throws -> Int {
+        var files = try resume()
+        let resumed = files.records.count
+        let producers = startProducers(from: resumed)
+        let syncer = JournalSyncer(writer: self, out: files.out, journal: files.journal, hasher: files.hasher)
+        let unsynced: [(Int, ExtentRecord)]
+        do {
+            unsynced = try writeExtents(&files, from: producers, syncer: syncer)
+        } catch {
+            producers.queue.fail()
+            producers.group.wait()
+            _ = try? syncer.drain()
+            throw error
+        }
+        producers.group.wait()
+        let finished = files
+        let finish = { [self] in try self.finish(finished, unsynced: unsynced, syncer: syncer) }
+        if let tail { tail.submit(finish) } else { try finish() }
+        return resumed
+    }
+
+    /// Stage 1: the records a killed run left in its journal (only those its partial file holds), the partial file
+    /// kept up to them and the journal rewritten to exactly them.
+    func resume() throws -> Files {
         let fm = FileManager.default
         let partialBytes = ((try? fm.attributesOfItem(atPath: partialPath))?[.size] as? Int) ?? 0
-        var records = fm.fileExists(atPath: partialPath) ? Self.readJournal(journalPath, partialBytes: partialBytes) : []
-        let resumed = records.count
+        let records = fm.fileExists(atPath: partialPath) ? Self.readJournal(journalPath, partialBytes: partialBytes) : []
         let end = records.last.map { $0.offset + $0.storedBytes } ?? 0
         let out = try DataFile(path: partialPath, keeping: end, direct: job.options.directWrites)
-        // The journal is rewritten to exactly the records kept.
         try AtomicFile.write(records.enumerated().map { Self.journalLine($0.offset, $0.element) }.joined(), to: journalPath)
         let journal = try DataFile(path: journalPath, keeping: Int.max)
-        let hasher = StreamHasher()
         for k in records.indices { job.progress.add(sourceBytes(of: unit.extents[k])) }
+        return Files(records: records, out: out, journal: journal, hasher: StreamHasher(), end: end)
+    }
 
-        let queue = ExtentQueue(capacity: job.options.threads + 2, start: records.count)
-        let producerError = Mutex<(any Error)?>(nil)
-        let next = Mutex(records.count)
-        let group = DispatchGroup()
+    /// Stage 2: worker threads build the expert extents from `first` on (tiling, compressing, hashing) and put them
+    /// in the queue in any order; dense extents are put as empty slots (the writer copies them itself).
+    func startProducers(from first: Int) -> Producers {
+        let producers = Producers(queue: ExtentQueue(capacity: job.options.threads + 2, start: first))
+        let next = Mutex(first)
         let extents = unit.extents
         let job = self.job
         // Producers block on the queue, so they get threads of their own: parked on libdispatch's width-limited
         // global pool they could starve another repack's producers in the same process (seen as a deadlock when
         // tests ran repacks concurrently).
         for _ in 0..<job.options.threads {
-            group.enter()
+            producers.group.enter()
             let thread = Thread {
-                defer { group.leave() }
+                defer { producers.group.leave() }
                 while true {
                     let k = next.withLock { n -> Int in
                         n += 1
@@ -95,79 +142,80 @@ final class UnitWriter {
                         } else {
                             built = nil
                         }
-                        guard queue.put(k, built) else { return }
+                        guard producers.queue.put(k, built) else { return }
                     } catch {
-                        producerError.withLock { $0 = $0 ?? error }
-                        queue.fail()
+                        producers.error.withLock { $0 = $0 ?? error }
+                        producers.queue.fail()
                         return
                     }
                 }
             }
             thread.start()
         }
-        let syncer = JournalSyncer(writer: self, out: out, journal: journal, hasher: hasher)
+        return producers
+    }
+
+    /// Stage 3: takes the extents in order and appends them to the data file, aligned (experts as built, dense
+    /// tensors copied here); every `syncBytes` the written records go to the syncer (fsync, then journal lines).
+    /// Returns the records not yet handed to the syncer.
+    func writeExtents(_ files: inout Files, from producers: Producers, syncer: JournalSyncer) throws -> [(Int, ExtentRecord)] {
+        let extents = unit.extents
         var unsynced: [(Int, ExtentRecord)] = []
-        do {
-            var position = end
-            var bytesSinceSync = 0
-            for k in records.count..<extents.count {
-                guard let item = queue.take(k) else { break }
-                let alignment: Int
-                if case .expert = extents[k] {
-                    alignment = BundleRepacker.extentAlignment
-                } else {
-                    alignment = BundleRepacker.tensorAlignment
-                }
-                let start = (position + alignment - 1) / alignment * alignment
-                try out.writeZeros(start - position)
-                let record: ExtentRecord
-                switch extents[k] {
-                case .dense(let name):
-                    record = try writeDense(name, at: start, to: out, hasher: hasher, extent: k)
-                case .expert:
-                    guard let built = item else { preconditionFailure("expert extent without bytes") }
-                    try built.stored.withUnsafeBytes { try out.writeAligned($0) }
-                    record = ExtentRecord(offset: start, storedBytes: built.stored.count, bytes: built.bytes, sha256: built.sha256)
-                    job.progress.add(sourceBytes(of: extents[k]))
-                }
-                records.append(record)
-                unsynced.append((k, record))
-                position = start + record.storedBytes
-                bytesSinceSync += record.storedBytes
-                if bytesSinceSync >= job.options.syncBytes {
-                    // fsync + journal on their own queue: the writer goes on writing while the disk catches up.
-                    try syncer.schedule(unsynced)
-                    unsynced.removeAll()
-                    bytesSinceSync = 0
-                }
+        var position = files.end
+        var bytesSinceSync = 0
+        for k in files.records.count..<extents.count {
+            guard let item = producers.queue.take(k) else { break }
+            let alignment: Int
+            if case .expert = extents[k] {
+                alignment = BundleRepacker.extentAlignment
+            } else {
+                alignment = BundleRepacker.tensorAlignment
             }
-            if let error = producerError.withLock({ $0 }) { throw error }
-            guard records.count == extents.count else {
-                throw FileError(path: partialPath, operation: "write (workers stopped)", errno: EIO)
+            let start = (position + alignment - 1) / alignment * alignment
+            try files.out.writeZeros(start - position)
+            let record: ExtentRecord
+            switch extents[k] {
+            case .dense(let name):
+                record = try writeDense(name, at: start, to: files.out, hasher: files.hasher, extent: k)
+            case .expert:
+                guard let built = item else { preconditionFailure("expert extent without bytes") }
+                try built.stored.withUnsafeBytes { try files.out.writeAligned($0) }
+                record = ExtentRecord(offset: start, storedBytes: built.stored.count, bytes: built.bytes, sha256: built.sha256)
+                job.progress.add(sourceBytes(of: extents[k]))
             }
-        } catch {
-            queue.fail()
-            group.wait()
-            _ = try? syncer.drain()
-            throw error
+            files.records.append(record)
+            unsynced.append((k, record))
+            position = start + record.storedBytes
+            bytesSinceSync += record.storedBytes
+            if bytesSinceSync >= job.options.syncBytes {
+                // fsync + journal on their own queue: the writer goes on writing while the disk catches up.
+                try syncer.schedule(unsynced)
+                unsynced.removeAll()
+                bytesSinceSync = 0
+            }
         }
-        group.wait()
-        let finish = { [self] in
-            // The last extents' fsync and journal lines, then the unit's own close: the next unit is already writing.
-            try syncer.schedule(unsynced)
-            try syncer.drain()
-            for (k, digest) in hasher.extentDigestsSoFar() {
-                let r = records[k]
-                records[k] = ExtentRecord(offset: r.offset, storedBytes: r.storedBytes, bytes: r.bytes, sha256: digest)
-            }
-            try out.close()
-            try journal.close()
-            try writeFragment(records, fileBytes: records.last.map { $0.offset + $0.storedBytes } ?? 0)
-            try AtomicFile.commit(temporary: partialPath, to: job.path(unit.name + ".bin"))
-            try? fm.removeItem(atPath: journalPath)
+        if let error = producers.error.withLock({ $0 }) { throw error }
+        guard files.records.count == extents.count else {
+            throw FileError(path: partialPath, operation: "write (workers stopped)", errno: EIO)
         }
-        if let tail { tail.submit(finish) } else { try finish() }
-        return resumed
+        return unsynced
+    }
+
+    /// Stage 4: the last extents' fsync and journal lines, the dense digests filled in, the unit's JSON fragment, and
+    /// the data file renamed to its final name (only now does the unit count as complete); the journal goes.
+    func finish(_ files: Files, unsynced: [(Int, ExtentRecord)], syncer: JournalSyncer) throws {
+        try syncer.schedule(unsynced)
+        try syncer.drain()
+        var records = files.records
+        for (k, digest) in files.hasher.extentDigestsSoFar() {
+            let r = records[k]
+            records[k] = ExtentRecord(offset: r.offset, storedBytes: r.storedBytes, bytes: r.bytes, sha256: digest)
+        }
+        try files.out.close()
+        try files.journal.close()
+        try writeFragment(records, fileBytes: records.last.map { $0.offset + $0.storedBytes } ?? 0)
+        try AtomicFile.commit(temporary: partialPath, to: job.path(unit.name + ".bin"))
+        try? FileManager.default.removeItem(atPath: journalPath)
     }
 
     static func journalLine(_ k: Int, _ r: ExtentRecord) -> String {
