@@ -808,6 +808,22 @@ private final class RegexRun {
         for i in captures.indices { captures[i] = -1 }
     }
 
+    /// An atomic group: `attempt` keeps only its first way to match (no backtracking into it), then `next` runs
+    /// from where that match ended; on failure the captures are as before.
+    private func atomically(_ attempt: ((Int) -> Bool) -> Bool, then next: (Int) -> Bool) -> Bool {
+        var end = -1
+        let saved = captures
+        guard
+            attempt({ j in
+                end = j
+                return true
+            })
+        else { return false }
+        if next(end) { return true }
+        captures = saved
+        return false
+    }
+
     func match(_ node: RegexNode, _ i: Int, _ next: (Int) -> Bool) -> Bool {
         steps += 1
         depth += 1
@@ -853,18 +869,8 @@ private final class RegexRun {
             case .greedy: return greedy(body, low, high ?? Int.max, 0, i, -1, next)
             case .lazy: return lazy(body, low, high ?? Int.max, 0, i, -1, next)
             case .possessive:
-                var end = -1
-                let saved = captures
-                guard
-                    greedy(
-                        body, low, high ?? Int.max, 0, i, -1,
-                        { j in
-                            end = j; return true
-                        })
-                else { return false }
-                if next(end) { return true }
-                captures = saved
-                return false
+                // A possessive repetition is an atomic group around the greedy one.
+                return atomically({ greedy(body, low, high ?? Int.max, 0, i, -1, $0) }, then: next)
             }
         case .lookaround(let body, let ahead, let negated, let width):
             let saved = captures
@@ -883,18 +889,7 @@ private final class RegexRun {
             captures = saved
             return false
         case .atomic(let body):
-            var end = -1
-            let saved = captures
-            guard
-                match(
-                    body, i,
-                    { j in
-                        end = j; return true
-                    })
-            else { return false }
-            if next(end) { return true }
-            captures = saved
-            return false
+            return atomically({ match(body, i, $0) }, then: next)
         case .conditional(let number, let yes, let no):
             if captures[2 * number + 1] >= 0 { return match(yes, i, next) }
             if let no { return match(no, i, next) }

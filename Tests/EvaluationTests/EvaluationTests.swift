@@ -42,6 +42,25 @@ import Testing
         #expect(one.perplexity == two.perplexity && one.runningPerplexity == two.runningPerplexity)
     }
 
+    /// The HDF5 report carries each request's number and whether it was a failure row (docs/evaluation.md, "Reports").
+    @Test func parityReportListsToolCallRequestsAndFailureRows() throws {
+        let tokens = try Self.golden("int4").integers(named: "tokens")
+        let engine = try InferenceEngine(source: openWeights(Self.folder("int4")))
+        let logits = try LogitParity.compare(reference: .engine(engine), candidate: engine, tokens: tokens, ctx: 12)
+        let call = ToolCallOutcome(
+            calls: [.init(name: "f", arguments: "{}")], content: nil, reasoning: nil, text: "", finishReason: "tool_calls")
+        let calls = ToolCallParity(requests: [
+            ToolCallParity.compare(index: 3, reference: call, candidate: call, tools: []),
+            ToolCallParity.compare(index: 7, reference: call, candidate: .failed("HTTP 429 after 6 retries"), tools: []),
+        ])
+        let path = temporaryFolder() + "/p.h5"
+        try ParityReportHDF5.write(logits, toolCalls: calls, reference: "r", candidate: "c", summary: "{}", result: "ok", to: path)
+        let file = try HDF5File(reading: path)
+        #expect(try file.readFloats("toolcall_index").values == [3, 7])
+        #expect(try file.readFloats("toolcall_failed").values == [0, 1])
+        #expect(try file.readFloats("toolcall_exact").values == [1, 0])
+    }
+
     @Test func tooFewTokensForOneChunkIsAnError() throws {
         let engine = try InferenceEngine(source: openWeights(Self.folder("dense0")))
         #expect(throws: EvaluationError.textTooShort(tokens: 3, ctx: 16)) { try engine.perplexity([1, 2, 3], ctx: 16) }

@@ -16,19 +16,6 @@ struct VerificationTests {
         try Verification.run(path: folder, options: .init(threads: 2, checksums: checksums.map { .list($0) } ?? .hubWhenCached))
     }
 
-    /// Runs `command` with /bin/sh and returns its standard output.
-    func shell(_ command: String) throws -> String {
-        let process = Process()
-        let pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
-
     func expectFinding(
         _ report: VerifyReport, _ severity: Finding.Severity, layer: Int?, expert: Int?, subject: String,
         containing text: String, sourceLocation: SourceLocation = #_sourceLocation
@@ -184,11 +171,7 @@ struct VerificationTests {
     func checksums() throws {
         let folder = try tinyCheckpoint()
         let list = temporaryFolder() + "/SHA256SUMS"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "cd '\(folder)' && sha256sum *.safetensors config.json > '\(list)'"]
-        try process.run()
-        process.waitUntilExit()
+        try shell("cd '\(folder)' && sha256sum *.safetensors config.json > '\(list)'")
         let clean = try verify(folder, checksums: list)
         #expect(!clean.hasFindings && clean.checksums.count == 5 && clean.checksums.allSatisfy { $0.expected == $0.actual })
         let shard = folder + "/model-00002-of-000004.safetensors"
@@ -212,7 +195,7 @@ struct VerificationTests {
         for name in names {
             let path = folder + "/" + name
             let tool = name.hasSuffix(".safetensors") ? "sha256sum" : "git hash-object"
-            let digest = String(try shell("\(tool) '\(path)'").prefix { $0.isHexDigit })
+            let digest = String(try shell("\(tool) '\(path)'").out.prefix { $0.isHexDigit })
             #expect(digest.count == (name.hasSuffix(".safetensors") ? 64 : 40), "\(tool) \(name)")
             try fm.moveItem(atPath: path, toPath: repo + "/blobs/" + digest)
             try fm.createSymbolicLink(atPath: snapshot + "/" + name, withDestinationPath: "../../blobs/" + digest)

@@ -61,3 +61,18 @@ public func normal(_ rng: inout SplitMix64) -> Float {
     let u2 = Double(rng.next() >> 11) / Double(1 << 53)
     return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
 }
+
+/// Runs `command` with /bin/sh; returns its exit status and standard output (standard error is discarded).
+@discardableResult
+public func shell(_ command: String) throws -> (status: Int32, out: String) {
+    let process = Process()
+    let pipe = Pipe()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

@@ -10,25 +10,14 @@ final class SmallFilesystem: Sendable {
     /// Mounts a tmpfs of `megabytes` MiB, or nil when the machine refuses (not root, no tmpfs).
     init?(megabytes: Int) {
         let path = temporaryFolder("ingot-small-fs")
-        guard Self.sh(["mount", "-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", path]) == 0 else { return nil }
+        guard (try? shell("mount -t tmpfs -o size=\(megabytes)m tmpfs '\(path)'"))?.status == 0 else { return nil }
         self.path = path
     }
 
-    deinit { _ = Self.sh(["umount", path]) }
+    deinit { _ = try? shell("umount '\(path)'") }
 
     /// The entries the tmpfs holds.
     var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
-
-    static func sh(_ arguments: [String]) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
 
     /// Whether this machine lets a test mount a tmpfs (root, tmpfs support).
     static let mountable: Bool = SmallFilesystem(megabytes: 1) != nil
