@@ -114,6 +114,7 @@ def main():
     ap.add_argument("--ctx", type=int, default=512)
     ap.add_argument("--chunks", type=int, default=4)
     ap.add_argument("--decode", type=int, default=32)
+    ap.add_argument("--decode-rounds", type=int, default=3, help="interleaved decode rounds (llama.cpp, then ingot)")
     ap.add_argument("--llama", default=os.environ.get("LLAMA_CPP_BIN", ""))
     ap.add_argument("--skip-streaming", action="store_true")
     ap.add_argument("--prompt-tokens", type=int, default=1000, help="projection: prompt tokens per tool-call request")
@@ -176,20 +177,10 @@ def main():
             out, _, _, rss = timed([ingot, "eval", "ppl", model, "--text", text, "--ctx", str(args.ctx), "--chunks",
                                     str(args.chunks), "--threads", t, "--int4-activations", act, "--json", "--quiet"])
             p = json.loads(out)
-            # Decode as llama-bench measures it (-r 3, the mean of three runs): one decode run varies by ±15 % here.
-            decodes, rss2 = [], 0
-            for _ in range(3):
-                out2, _, _, r2 = timed([ingot, "run", model, "--tokens", prompt, "--max-tokens", str(args.decode + 1),
-                                        "--threads", t, "--int4-activations", act, "--json"])
-                decodes.append(json.loads(out2)["decode_tokens_per_second"])
-                rss2 = max(rss2, r2)
-            decode = sum(decodes) / len(decodes)
             results[(label, act)] = dict(ppl=p["ppl"], ppl_tps=p["tokens_per_second"], ppl_rss=rss,
-                                         decode_tps=decode, decode_rss=rss2,
-                                         arithmetic=p["arithmetic"], isa=p["isa"])
-            print("ingot %s %s: ppl %.1f at %.2f tok/s (%.0f MB), decode %.2f tok/s (mean of %s) (%.0f MB) — %s" % (
-                label, act, p["ppl"], p["tokens_per_second"], rss / 1e6, decode, ", ".join("%.2f" % v for v in decodes),
-                rss2 / 1e6, p["arithmetic"]), flush=True)
+                                         arithmetic=p["arithmetic"], isa=p["isa"], decodes=[], decode_rss=0)
+            print("ingot %s %s: ppl %.1f at %.2f tok/s (%.0f MB) — %s" % (
+                label, act, p["ppl"], p["tokens_per_second"], rss / 1e6, p["arithmetic"]), flush=True)
 
     warm(gguf)
     _, err, _, lrss = timed([llama_ppl, "-m", gguf, "-f", text, "-c", str(args.ctx), "--chunks", str(args.chunks),
@@ -198,12 +189,39 @@ def main():
     final = float(re.findall(r"Final estimate: PPL = ([0-9.]+)", err)[0])
     per_pass = re.findall(r"([0-9.]+) seconds per pass", err)
     # llama-perplexity prints the seconds of one pass (one chunk of ctx tokens, after loading).
-    out, _, _, brss = timed([llama_bench, "-m", gguf, "-p", "0", "-n", str(args.decode), "-t", t, "-r", "3", "-o", "json"])
-    bench = json.loads(out)
-    llama_decode = bench[0]["avg_ts"]
     llama_ppl_tps = args.ctx / float(per_pass[0])
-    print("llama.cpp: ppl %.1f, %.2f tok/s (first pass) (%.0f MB); decode %.2f tok/s (%.0f MB); %s" % (
-        final, llama_ppl_tps, lrss / 1e6, llama_decode, brss / 1e6, system_info[0] if system_info else "?"), flush=True)
+    print("llama.cpp: ppl %.1f, %.2f tok/s (first pass) (%.0f MB); %s" % (
+        final, llama_ppl_tps, lrss / 1e6, system_info[0] if system_info else "?"), flush=True)
+
+    # Decode is memory-bound, and this kind of machine's memory bandwidth drifts by ±15 % over minutes, so llama.cpp
+    # and ingot take turns: each round runs llama-bench once (-r 1) and every ingot configuration once, each on a
+    # freshly read model (the three models do not fit in RAM together); a ratio is taken within a round, and the
+    # table reports the means over the rounds.
+    llama_decodes, brss, ratios = [], 0, {key: [] for key in results}
+    for rnd in range(args.decode_rounds):
+        warm(gguf)
+        out, _, _, r = timed([llama_bench, "-m", gguf, "-p", "0", "-n", str(args.decode), "-t", t, "-r", "1",
+                              "-o", "json"])
+        llama_tps = json.loads(out)[0]["avg_ts"]
+        llama_decodes.append(llama_tps)
+        brss = max(brss, r)
+        line = ["round %d: llama.cpp %.2f" % (rnd + 1, llama_tps)]
+        for label, model in (("checkpoint", k2), ("bundle", bundle)):
+            warm(model)
+            for act in ("f32", "q8_0"):
+                out, _, _, r = timed([ingot, "run", model, "--tokens", prompt, "--max-tokens", str(args.decode + 1),
+                                      "--threads", t, "--int4-activations", act, "--json"])
+                tps = json.loads(out)["decode_tokens_per_second"]
+                res = results[(label, act)]
+                res["decodes"].append(tps)
+                res["decode_rss"] = max(res["decode_rss"], r)
+                ratios[(label, act)].append(tps / llama_tps)
+                line.append("%s %s %.2f" % (label, act, tps))
+        print(", ".join(line) + " tok/s", flush=True)
+    mean = lambda v: sum(v) / len(v)
+    llama_decode = mean(llama_decodes)
+    for key, res in results.items():
+        res["decode_tps"], res["decode_ratio"] = mean(res["decodes"]), mean(ratios[key])
 
     print()
     print("| work | ingot exact (ckpt / bundle) | ingot q8_0 (ckpt / bundle) | llama.cpp | exact / llama | q8_0 / llama |")
@@ -212,9 +230,10 @@ def main():
     print("| perplexity ctx %d × %d, tok/s | %.1f / %.1f | %.1f / %.1f | %.1f | %.2f | %.2f |" % (
         args.ctx, args.chunks, e["ppl_tps"], eb["ppl_tps"], q["ppl_tps"], qb["ppl_tps"], llama_ppl_tps,
         min(e["ppl_tps"], eb["ppl_tps"]) / llama_ppl_tps, min(q["ppl_tps"], qb["ppl_tps"]) / llama_ppl_tps))
-    print("| decode %d tokens, tok/s | %.2f / %.2f | %.2f / %.2f | %.2f | %.2f | %.2f |" % (
-        args.decode, e["decode_tps"], eb["decode_tps"], q["decode_tps"], qb["decode_tps"], llama_decode,
-        min(e["decode_tps"], eb["decode_tps"]) / llama_decode, min(q["decode_tps"], qb["decode_tps"]) / llama_decode))
+    print("| decode %d tokens, tok/s (mean of %d interleaved rounds; ratio: mean of per-round ratios, lower of ckpt "
+          "and bundle) | %.2f / %.2f | %.2f / %.2f | %.2f | %.2f | %.2f |" % (
+              args.decode, args.decode_rounds, e["decode_tps"], eb["decode_tps"], q["decode_tps"], qb["decode_tps"],
+              llama_decode, min(e["decode_ratio"], eb["decode_ratio"]), min(q["decode_ratio"], qb["decode_ratio"])))
     print("| peak RSS ppl / decode, MB | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | | |" % (
         e["ppl_rss"] / 1e6, e["decode_rss"] / 1e6, q["ppl_rss"] / 1e6, q["decode_rss"] / 1e6, lrss / 1e6, brss / 1e6))
     print("| PPL (same text; llama.cpp adds BOS per chunk) | %.1f | %.1f | %.1f | | |" % (e["ppl"], q["ppl"], final))

@@ -188,9 +188,26 @@ AVX512_TARGET __attribute__((always_inline)) static inline void tile_emu(const u
         for (int k = 0; k < NT; k++) y[(t + k) * ldy + r + i] = reduce512(acc[i][k]);
 }
 
-/* Token blocks, then 4-row × 4-token tiles over the worker's rows. */
+/* One token, INGOT_ONE_TOKEN_ROWS rows per step: tile_bf16's chains, more rows in flight (docs/engine.md,
+   "Kernels and numerics"). */
+AVX512BF16_TARGET __attribute__((always_inline)) static inline void rows_bf16(const uint16_t *w, int64_t cols,
+                                                                             const uint16_t *x, float *y, int64_t r) {
+    __m512 acc[INGOT_ONE_TOKEN_ROWS];
+    for (int i = 0; i < INGOT_ONE_TOKEN_ROWS; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < cols; j += 32) {
+        __mmask32 m = cols - j >= 32 ? 0xFFFFFFFFu : (__mmask32)((1ull << (cols - j)) - 1);
+        __m512i xv = load32(x + j, m);
+        for (int i = 0; i < INGOT_ONE_TOKEN_ROWS; i++)
+            acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)load32(w + (r + i) * cols + j, m), (__m512bh)xv);
+    }
+    for (int i = 0; i < INGOT_ONE_TOKEN_ROWS; i++) y[r + i] = reduce512(acc[i]);
+}
+
+/* Token blocks, then 4-row × 4-token tiles over the worker's rows (one token: whole row steps first). */
 AVX512BF16_TARGET static void bf16_native(const uint16_t *w, int64_t cols, const uint16_t *x, int64_t ldx, float *y,
                                           int64_t ldy, int64_t tokens, int64_t r0, int64_t r1) {
+    if (tokens == 1)
+        for (; r0 + INGOT_ONE_TOKEN_ROWS <= r1; r0 += INGOT_ONE_TOKEN_ROWS) rows_bf16(w, cols, x, y, r0);
     for (int64_t tb = 0; tb < tokens; tb += BF16_TOKEN_BLOCK) {
         int64_t te = tokens - tb < BF16_TOKEN_BLOCK ? tokens : tb + BF16_TOKEN_BLOCK;
         for (int64_t r = r0; r < r1; r += 4) {

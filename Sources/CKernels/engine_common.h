@@ -44,6 +44,10 @@ static inline float f16_to_f32(uint16_t h) {
     memcpy(&f, &u, 4);
     return f;
 }
+/* Rows per step of the one-token (decode) AVX-512 kernels: twelve rows read at once keep more of the memory system
+   busy than four (docs/engine.md, "Kernels and numerics"). Each output's chain is the same as in the 4-row tiles. */
+#define INGOT_ONE_TOKEN_ROWS 12
+
 /* Calls fn(..., NR, NT) for a tile of nr ≤ 4 rows and nt ≤ 4 tokens: the tile sizes are compile-time constants
    of each instantiated tile function (engine_dense.c, engine_bf16.c). */
 #define TILE_SWITCH(fn, nr, nt, ...)                                                                                   \

@@ -107,8 +107,49 @@ AVX512_TARGET __attribute__((always_inline)) static inline void tile512(const vo
         for (int k = 0; k < NT; k++) y[(t + k) * ldy + r + i] = reduce512(acc[i][k]);
 }
 
+/* One token, INGOT_ONE_TOKEN_ROWS rows per step (KIND a compile-time constant after inlining): each output is the same
+   chain as tile512's, but more rows are read at once, which keeps more of the memory system busy (docs/engine.md,
+   "Kernels and numerics"). */
+AVX512_TARGET __attribute__((always_inline)) static inline void rows512(const void *w, int KIND, int64_t cols,
+                                                                       const float *x, float *y, int64_t r) {
+    __m512 acc[INGOT_ONE_TOKEN_ROWS];
+    for (int i = 0; i < INGOT_ONE_TOKEN_ROWS; i++) acc[i] = _mm512_setzero_ps();
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) {
+        __m512 xv = _mm512_loadu_ps(x + j);
+        for (int i = 0; i < INGOT_ONE_TOKEN_ROWS; i++)
+            acc[i] = _mm512_fmadd_ps(load16_512(w, KIND, (r + i) * cols + j, 0xFFFF), xv, acc[i]);
+    }
+    if (j < cols) {
+        __mmask16 m = (__mmask16)((1u << (cols - j)) - 1);
+        __m512 xv = _mm512_maskz_loadu_ps(m, x + j);
+        for (int i = 0; i < INGOT_ONE_TOKEN_ROWS; i++)
+            acc[i] = _mm512_fmadd_ps(load16_512(w, KIND, (r + i) * cols + j, m), xv, acc[i]);
+    }
+    for (int i = 0; i < INGOT_ONE_TOKEN_ROWS; i++) y[r + i] = reduce512(acc[i]);
+}
+
+/* The first row of [r0, r1) that the 4-row tiles start at: one token takes whole INGOT_ONE_TOKEN_ROWS steps first. */
+AVX512_TARGET static int64_t dense_one_token_avx512(const void *w, int kind, int64_t cols, const float *x, float *y,
+                                                    int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    switch (kind) {
+    case INGOT_W_BF16:
+        for (; r + INGOT_ONE_TOKEN_ROWS <= r1; r += INGOT_ONE_TOKEN_ROWS) rows512(w, INGOT_W_BF16, cols, x, y, r);
+        break;
+    case INGOT_W_F16:
+        for (; r + INGOT_ONE_TOKEN_ROWS <= r1; r += INGOT_ONE_TOKEN_ROWS) rows512(w, INGOT_W_F16, cols, x, y, r);
+        break;
+    default:
+        for (; r + INGOT_ONE_TOKEN_ROWS <= r1; r += INGOT_ONE_TOKEN_ROWS) rows512(w, INGOT_W_F32, cols, x, y, r);
+        break;
+    }
+    return r;
+}
+
 AVX512_TARGET static void dense_avx512(const void *w, int kind, int64_t cols, const float *x, int64_t ldx, float *y,
                                        int64_t ldy, int64_t tokens, int64_t r0, int64_t r1) {
+    if (tokens == 1) r0 = dense_one_token_avx512(w, kind, cols, x, y, r0, r1);
     for (int64_t r = r0; r < r1; r += 4) {
         int nr = (int)(r1 - r < 4 ? r1 - r : 4);
         for (int64_t t = 0; t < tokens; t += 4) {

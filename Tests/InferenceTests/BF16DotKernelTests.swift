@@ -16,9 +16,11 @@ import Testing
         var description: String { "\(rows)x\(cols) T\(tokens)" }
     }
 
-    /// Columns not a multiple of 32 (and one below 32), tokens across the 4-token tiles and the 64-token blocks.
+    /// Columns not a multiple of 32 (and one below 32), tokens across the 4-token tiles and the 64-token blocks; one
+    /// token over more than twelve rows (the 12-row steps, then 4-row tiles).
     static let shapes = [
-        Shape(rows: 7, cols: 45, tokens: 1), Shape(rows: 9, cols: 77, tokens: 3), Shape(rows: 13, cols: 100, tokens: 17),
+        Shape(rows: 7, cols: 45, tokens: 1), Shape(rows: 29, cols: 70, tokens: 1), Shape(rows: 9, cols: 77, tokens: 3),
+        Shape(rows: 13, cols: 100, tokens: 17),
         Shape(rows: 6, cols: 200, tokens: 40), Shape(rows: 5, cols: 7, tokens: 3), Shape(rows: 3, cols: 130, tokens: 70),
     ]
 

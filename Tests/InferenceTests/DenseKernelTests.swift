@@ -231,6 +231,8 @@ import Testing
         .init(rows: 70, cols: 100, tokens: 5, r0: 3, r1: 67), .init(rows: 9, cols: 16, tokens: 4), .init(rows: 6, cols: 263, tokens: 2),
         .init(rows: 11, cols: 48, tokens: 6, r0: 1, r1: 10), .init(rows: 7, cols: 15, tokens: 16), .init(rows: 3, cols: 17, tokens: 17),
         .init(rows: 4, cols: 31, tokens: 1, r0: 2, r1: 3),
+        // One token: 12-row steps (twice here), then 4-row tiles for the other 3 rows.
+        .init(rows: 30, cols: 37, tokens: 1, r0: 1, r1: 28),
     ]
 
     @Test(arguments: denseKinds, directShapes)
