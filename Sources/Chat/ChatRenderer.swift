@@ -2,7 +2,7 @@ public import TensorIO
 public import Tokenizer
 
 /// Renders an OpenAI-style chat request (`messages`, `tools`) into the exact prompt K2's chat template
-/// produces under HF `apply_chat_template` (reference §2.2–2.4).
+/// produces under HF `apply_chat_template` (docs/chat-and-tokenizer.md, "Chat format").
 public struct ChatRenderer: Sendable {
     /// Which template.
     public enum Variant: String, Sendable, CaseIterable {

@@ -1,7 +1,7 @@
 public import TensorIO
 
 /// Moonshot's id convention for historical tool calls: `functions.{name}:{idx}` with one counter over
-/// the whole conversation (reference §2.2, "Tool-call ID convention"; vLLM `make_tool_call_id`).
+/// the whole conversation (docs/chat-and-tokenizer.md, "Tool-call ids in the history"; vLLM `make_tool_call_id`).
 public enum ToolCallIDs {
     /// `functions.{name}:{index}`.
     public static func make(name: String, index: Int) -> String { "functions.\(name):\(index)" }

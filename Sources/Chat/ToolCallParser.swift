@@ -54,8 +54,9 @@ public struct ToolSignature: Equatable, Sendable {
     }
 }
 
-/// Parses K2 / K2-Thinking output (reference §3): the reasoning split of vLLM's `kimi_k2` reasoning
-/// parser and the tool-call rules of vLLM's `kimi_k2` tool parser, both section-marker spellings.
+/// Parses K2 / K2-Thinking output (docs/chat-and-tokenizer.md, "What the model writes for a tool call"): the
+/// reasoning split of vLLM's `kimi_k2` reasoning parser and the tool-call rules of vLLM's `kimi_k2` tool parser, both
+/// section-marker spellings.
 ///
 /// Rules:
 /// - Reasoning (mode `.on`, or `.auto` when the text starts with `<think>`): an optional leading `<think>`

@@ -1,4 +1,4 @@
-/// K2's pat_str as a hand-written matcher over code points (reference §1.2):
+/// K2's pat_str as a hand-written matcher over code points (docs/chat-and-tokenizer.md, "Pre-tokenization"):
 ///
 ///     [\p{Han}]+
 ///     |[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?

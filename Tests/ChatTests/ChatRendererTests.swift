@@ -9,7 +9,7 @@ func json(_ text: String) -> JSONValue {
     do { return try JSONValue.parse(text) } catch { preconditionFailure("test JSON: \(error)") }
 }
 
-/// The worked example of reference §2.3 (K2-Thinking), as an OpenAI request.
+/// A worked example of the K2-Thinking format (docs/chat-and-tokenizer.md, "Chat format"), as an OpenAI request.
 enum WorkedExample {
     static let tools: JSONValue = json(
         #"""
