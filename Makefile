@@ -63,7 +63,7 @@ recipes:
 	python3 fixtures/scripts/embed_recipes.py
 
 ## python-fixtures: regenerate golden files with the reference Python packages (not run by CI).
-python-fixtures:
+python-fixtures: release
 	pip install -q 'safetensors==0.8.0' 'numpy>=2'
 	python3 fixtures/scripts/make_safetensors_golden.py
 	pip install -q torch compressed-tensors h5py transformers
@@ -84,6 +84,9 @@ python-fixtures:
 	curl -fsSL -o $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja \
 	  https://raw.githubusercontent.com/ggml-org/llama.cpp/0c3c896ea80643608b4e961eec7e1efcd844e109/models/templates/moonshotai-Kimi-K2-Thinking.jinja
 	python3 fixtures/scripts/make_chat_golden.py --template $(or $(TMPDIR),/tmp)/moonshotai-Kimi-K2-Thinking.jinja
+	python3 fixtures/scripts/make_k2_mini_template_golden.py --ingot $(RELEASE_BIN)
+	pip install -q 'transformers==5.25.0' 'tokenizers==0.23.3'
+	python3 fixtures/scripts/make_hf_export_golden.py --ingot $(RELEASE_BIN)
 
 ## k2-mini: retrain fixtures/k2-mini from scratch (seeded; ≈50 min on 2 shared cores; the committed model used K2MINI_THREADS=1; not run by CI), then measure it
 ## with ingot. Prose from Debian's sword-text-web (World English Bible, public domain), read with libsword-utils.

@@ -30,11 +30,12 @@ let package = Package(
         // Kimi K2 tokenizer (tiktoken BPE, K2 pat_str) and the chat renderer / tool-call parser above it.
         .target(name: "Tokenizer", dependencies: ["TensorIO"]),
         .target(name: "GGUF", dependencies: ["TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Tokenizer"]),
+        .target(name: "HFExport", dependencies: ["TensorIO", "Checkpoint", "BundleFormat", "Tokenizer"]),
         .target(name: "Inference", dependencies: ["TensorIO", "Checkpoint", "BundleFormat", "COpenBLAS", "CKernels"]),
         .target(name: "Chat", dependencies: ["Tokenizer", "TensorIO"]),
         .target(name: "Evaluation", dependencies: ["TensorIO", "Checkpoint", "Quantization", "Inference", "Tokenizer", "Chat", "CHDF5"]),
         .executableTarget(name: "ingot", dependencies: [
-            "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", "GGUF", "Tokenizer", "Chat",
+            "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Inference", "Evaluation", "GGUF", "HFExport", "Tokenizer", "Chat",
             argumentParser,
         ]),
         // libFuzzer targets; a fuzzer only when `make fuzz` builds it with -DFUZZING -sanitize=fuzzer.
@@ -57,7 +58,8 @@ let package = Package(
         .testTarget(
             name: "ingotTests",
             dependencies: [
-                "ingot", "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Evaluation", "GGUF", "TestSupport", argumentParser, crypto,
+                "ingot", "TensorIO", "Checkpoint", "Quantization", "BundleFormat", "Evaluation", "GGUF", "HFExport", "Tokenizer", "TestSupport",
+                argumentParser, crypto,
             ]),
     ]
 )

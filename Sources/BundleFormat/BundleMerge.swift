@@ -52,18 +52,14 @@ public enum BundleMerge {
                 guard fm.fileExists(atPath: slice + "/" + name) else {
                     throw BundleError.slicesDoNotMatch(reason: "\(slice) is missing \(name); re-run its repack to finish it")
                 }
-                try linkOrCopy(slice + "/" + name, output + "/" + name)
+                try AtomicFile.linkOrCopy(slice + "/" + name, to: output + "/" + name)
             }
         }
         for name in try fm.contentsOfDirectory(atPath: first + "/files") {
-            try linkOrCopy(BundleReader.filesFolder(of: first) + "/" + name, BundleReader.filesFolder(of: output) + "/" + name)
+            try AtomicFile.linkOrCopy(
+                BundleReader.filesFolder(of: first) + "/" + name, to: BundleReader.filesFolder(of: output) + "/" + name)
         }
-        try linkOrCopy(first + "/source.json", output + "/source.json")
+        try AtomicFile.linkOrCopy(first + "/source.json", to: output + "/source.json")
         try BundleAssembler.finalize(folder: output, units: units)
-    }
-
-    static func linkOrCopy(_ from: String, _ to: String) throws {
-        if link(from, to) == 0 { return }
-        try FileManager.default.copyItem(atPath: from, toPath: to)
     }
 }

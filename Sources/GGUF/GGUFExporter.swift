@@ -2,6 +2,7 @@ import BundleFormat
 import Checkpoint
 import Foundation
 import TensorIO
+public import Tokenizer
 
 /// What an export wrote and how exact it is.
 public struct GGUFExportReport: Sendable {
@@ -151,9 +152,13 @@ public enum GGUFExporter {
         let tokenizer: TokenizerInput?
         switch options.tokenizer {
         case .modelFiles:
-            tokenizer = try TokenizerInput.load(
-                folder: source.filesFolder, vocabSize: config.vocabSize, bos: config.bosTokenId, eos: config.eosTokenIds.first,
-                pad: config.padTokenId)
+            do {
+                tokenizer = try TokenizerInput.load(
+                    folder: source.filesFolder, vocabSize: config.vocabSize, bos: config.bosTokenId, eos: config.eosTokenIds.first,
+                    pad: config.padTokenId)
+            } catch {
+                throw GGUFError.tokenizer(error)
+            }
         case .given(let input): tokenizer = input
         case .none: tokenizer = nil
         }

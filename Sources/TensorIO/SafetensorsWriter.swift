@@ -250,6 +250,41 @@ public enum AtomicFile {
         try write(Array(text.utf8), to: path)
     }
 
+    /// Puts `from`'s bytes at `to` (a new name): a hard link when the filesystem allows one and `copy` is false (free,
+    /// and the same inode), else a streamed copy in 8 MiB pieces through a temporary file, fsync and rename.
+    /// Symbolic links (a Hugging Face cache's snapshot entries) are followed. Returns true for a hard link.
+    ///
+    /// - Throws: ``FileError``; no file exists at `to` after a failure.
+    @discardableResult
+    public static func linkOrCopy(_ from: String, to: String, copy: Bool = false) throws -> Bool {
+        let source = ModelLocation.realPath(from)
+        if !copy && link(source, to) == 0 { return true }
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw FileError(path: source, operation: "open") }
+        defer { close(input) }
+        let temporary = to + ".partial-\(getpid())"
+        let piece = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 4096)
+        defer { piece.deallocate() }
+        do {
+            let out = try BufferedOutput(path: temporary)
+            while true {
+                let n = read(input, piece.baseAddress, piece.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FileError(path: source, operation: "read")
+                }
+                if n == 0 { break }
+                try out.write(UnsafeRawBufferPointer(rebasing: piece[0..<n]))
+            }
+            try out.close()
+            try commit(temporary: temporary, to: to)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        return false
+    }
+
     /// Renames a complete, synced temporary file to its final name and syncs the folder.
     ///
     /// - Throws: ``FileError``.

@@ -20,6 +20,8 @@ public enum TokenizerError: Error, Equatable, Sendable {
     case unknownID(Int)
     /// A line of an input file is not a JSON string.
     case invalidInputLine(file: String, line: Int, reason: String)
+    /// The tokenizer has more ids than the model's `vocab_size`.
+    case exceedsVocabularySize(file: String, reason: String)
 }
 
 extension TokenizerError: LocalizedError {
@@ -36,6 +38,7 @@ extension TokenizerError: LocalizedError {
         case .duplicateSpecialName(let file, let name): "\(file): special token '\(name)' names two slots; names must be unique"
         case .unknownID(let id): "token id \(id) is not in the vocabulary (base ranks plus the special block)"
         case .invalidInputLine(let file, let line, let reason): "\(file):\(line): expected one JSON string per line: \(reason)"
+        case .exceedsVocabularySize(let file, let reason): "\(file): \(reason)"
         }
     }
 }

@@ -5,6 +5,7 @@ import Checkpoint
 import Evaluation
 import Foundation
 import GGUF
+import HFExport
 import Inference
 import Quantization
 import TensorIO
@@ -38,7 +39,7 @@ func exitStatus(for error: any Error) -> Int32 {
     case is SafetensorsError, is CheckpointError, is JSONParseError, is QuantizationError, is BundleError, is InferenceError,
         is GGUFError:
         2
-    case is TokenizerError, is ChatError, is JSONLines.BadLine, is EvaluationError, is ToolCallEvaluationError: 2
+    case is TokenizerError, is ChatError, is JSONLines.BadLine, is EvaluationError, is ToolCallEvaluationError, is HFExportError: 2
     case let file as FileError where [ENOENT, EISDIR, ENOTDIR, EACCES].contains(file.errno) && file.operation == "open": 2
     default: 3
     }

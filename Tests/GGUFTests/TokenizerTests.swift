@@ -20,14 +20,14 @@ struct TokenizerTests {
 
     @Test("merges are BPE of each token limited to lower ranks, in GPT-2 byte form")
     func merges() {
-        #expect(TokenizerMetadata.merges(Self.input()) == ["a b", "ab c", "b c", "Ġ a"])
+        #expect(ByteLevelBPE.merges(Self.input()) == ["a b", "ab c", "b c", "Ġ a"])
     }
 
     @Test("GPT-2 byte-to-unicode: printable bytes stay, the others map to U+0100 onward")
     func byteToUnicode() {
-        #expect(TokenizerMetadata.gpt2String(Array("Az~".utf8)) == "Az~")
-        #expect(TokenizerMetadata.gpt2String([0x00, 0x20, 0x0A, 0x7F, 0xAD, 0xFF]) == "\u{100}\u{120}\u{10A}\u{121}\u{143}ÿ")
-        #expect(Set(TokenizerMetadata.byteToUnicode).count == 256)
+        #expect(ByteLevelBPE.gpt2String(Array("Az~".utf8)) == "Az~")
+        #expect(ByteLevelBPE.gpt2String([0x00, 0x20, 0x0A, 0x7F, 0xAD, 0xFF]) == "\u{100}\u{120}\u{10A}\u{121}\u{143}ÿ")
+        #expect(Set(ByteLevelBPE.byteToUnicode).count == 256)
     }
 
     @Test("keys: gpt2 model, kimi-k2 pre, token types keep <think> and tool markers visible")
@@ -129,12 +129,13 @@ struct TokenizerTests {
     func refused() throws {
         let folder = try Self.testVocabularyFolder()
         #expect(
-            throws: GGUFError.invalidTokenizer(file: folder, reason: "2048 ranks + 256 special slots exceed config.json vocab_size 2300")
+            throws: TokenizerError.exceedsVocabularySize(
+                file: folder, reason: "2048 ranks + 256 special slots exceed config.json vocab_size 2300")
         ) {
             try TokenizerInput.load(folder: folder, vocabSize: 2300, bos: nil, eos: nil, pad: nil)
         }
         try "not base64 at all\n".write(toFile: folder + "/tiktoken.model", atomically: true, encoding: .utf8)
-        #expect(throws: GGUFError.tokenizer(.malformedLine(file: folder + "/tiktoken.model", line: 1, text: "not base64 at all"))) {
+        #expect(throws: TokenizerError.malformedLine(file: folder + "/tiktoken.model", line: 1, text: "not base64 at all")) {
             try TokenizerInput.load(folder: folder, vocabSize: 2310, bos: nil, eos: nil, pad: nil)
         }
     }

@@ -1,6 +1,5 @@
 public import Foundation
 import TensorIO
-public import Tokenizer
 
 extension TokenizerInput {
     /// The tokenizer of a model folder, or nil when it has no `tiktoken.model`.
@@ -14,18 +13,13 @@ extension TokenizerInput {
     ///   - folder: the folder with `tiktoken.model` and `tokenizer_config.json`.
     ///   - vocabSize: config.json's `vocab_size`: ids past the tokenizer's vocabulary become unused `[PAD{id}]`.
     ///   - bos, eos, pad: special ids from config.json.
-    /// - Throws: ``GGUFError/tokenizer(_:)`` for unreadable or malformed files,
-    ///   ``GGUFError/invalidTokenizer(file:reason:)`` when the tokenizer has more ids than `vocabSize`.
-    public static func load(folder: String, vocabSize: Int, bos: Int?, eos: Int?, pad: Int?) throws -> TokenizerInput? {
+    /// - Throws: ``TokenizerError`` for unreadable or malformed files, and
+    ///   ``TokenizerError/exceedsVocabularySize(file:reason:)`` when the tokenizer has more ids than `vocabSize`.
+    public static func load(folder: String, vocabSize: Int, bos: Int?, eos: Int?, pad: Int?) throws(TokenizerError) -> TokenizerInput? {
         guard FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tiktoken.model")) else {
             return nil
         }
-        let tokenizer: BPETokenizer
-        do {
-            tokenizer = try BPETokenizer(folder: folder)
-        } catch {
-            throw GGUFError.tokenizer(error)
-        }
+        let tokenizer = try BPETokenizer(folder: folder)
         var input = try TokenizerInput(tokenizer: tokenizer, vocabSize: vocabSize, file: folder)
         input.bosTokenId = bos
         input.eosTokenId = eos
@@ -48,10 +42,11 @@ extension TokenizerInput {
     /// `.unused`), special slots `.control` when `special: true` (unnamed reserved slots included) and
     /// `.userDefined` when `special: false` (`<think>`, the tool-call markers), ids past the special block `.unused`.
     ///
-    /// - Throws: ``GGUFError/invalidTokenizer(file:reason:)`` when the tokenizer has more ids than `vocabSize`.
-    public init(tokenizer: BPETokenizer, vocabSize: Int, file: String = "tokenizer") throws {
+    /// - Throws: ``TokenizerError/exceedsVocabularySize(file:reason:)`` when the tokenizer has more ids than
+    ///   `vocabSize`.
+    public init(tokenizer: BPETokenizer, vocabSize: Int, file: String = "tokenizer") throws(TokenizerError) {
         guard tokenizer.vocabularySize <= vocabSize else {
-            throw GGUFError.invalidTokenizer(
+            throw .exceedsVocabularySize(
                 file: file,
                 reason:
                     "\(tokenizer.numBaseTokens) ranks + \(tokenizer.specialTokens.count) special slots exceed config.json vocab_size \(vocabSize)"
