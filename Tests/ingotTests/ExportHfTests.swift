@@ -66,6 +66,13 @@ struct ExportHfTests {
         // ingot reads the exported folder as it read the source: the same model, verified.
         let verify = try runIngot(["verify", out])
         #expect(verify.status == 0, "\(verify.out) \(verify.err)")
+        let parity = try runIngot([
+            "eval", "parity", Self.int4, out, "--text", fixturesFolder() + "/k2-mini/eval.txt", "--ctx", "64", "--chunks", "2", "--json",
+            "--quiet", "--no-thresholds",
+        ])
+        #expect(parity.status == 0, "\(parity.err)")
+        let logits = try JSONValue.parse(parity.out)["logits"]
+        #expect(logits?["kld"]?["max"]?.doubleValue == 0 && logits?["same_top1"]?.doubleValue == 1)
     }
 
     @Test("ingot's ids on the exported folder are the ids transformers and tiktoken gave (golden digests)")
