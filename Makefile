@@ -3,11 +3,14 @@ SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libzstd-dev libopenblas-dev libhdf5-dev pkg-config
 RELEASE_BIN := .build/release/ingot
+# mlx_lm.server for the serving-stack test (Tests/ingotTests/MLXServerTests.swift), pinned, in its own venv.
+MLX_VENV := .venv-mlx
+MLX_PACKAGES := 'mlx[cpu]==0.32.4' 'mlx-lm==0.32.2'
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
 .PHONY: check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine bench-e2e check-large check-slurm fuzz clean python-fixtures interop bench-gguf
 
-## setup: install the system libraries (only those missing); idempotent, non-interactive.
+## setup: install the system libraries (only those missing) and the mlx-lm venv; idempotent, non-interactive.
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -17,6 +20,10 @@ setup:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "setup: system libraries present"; fi
+	@if ! $(MLX_VENV)/bin/python -c 'import mlx_lm' 2>/dev/null; then \
+	  echo "setup: installing $(MLX_PACKAGES) into $(MLX_VENV) (the mlx_lm.server test)"; \
+	  python3 -m venv $(MLX_VENV) && $(MLX_VENV)/bin/pip install -q --disable-pip-version-check $(MLX_PACKAGES); \
+	else echo "setup: $(MLX_VENV) has mlx-lm"; fi
 
 build: setup
 	$(SWIFT) build
@@ -24,7 +31,7 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
-## test: setup + the whole test suite (no network, no large files).
+## test: setup + the whole test suite (no large files; setup reaches PyPI once for the mlx-lm venv).
 test: setup
 	$(SWIFT) test
 

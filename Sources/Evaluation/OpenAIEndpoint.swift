@@ -91,18 +91,25 @@ public struct OpenAIEndpoint: Sendable {
     ///
     /// - Throws: ``EndpointError``.
     public func respond(_ request: JSONValue) throws(EndpointError) -> ToolCallOutcome {
-        let payload = Data(body(request).compactText.utf8)
+        let data = try send(Data(body(request).compactText.utf8), to: url)
+        return try stream ? parseEvents(data) : parse(data)
+    }
+
+    /// POSTs `payload` to `target` until it gets HTTP 200 or the retries are spent; returns the body.
+    ///
+    /// - Throws: ``EndpointError``.
+    func send(_ payload: Data, to target: URL) throws(EndpointError) -> Data {
         var attempt = 0
         while true {
             attempt += 1
-            let (data, status, error, retryAfter) = post(payload)
+            let (data, status, error, retryAfter) = post(payload, to: target)
             let last = attempt > retries
             if let error {
                 if !last {
                     pause(attempt, retryAfter: nil)
                     continue
                 }
-                throw .unreachable(url: url.absoluteString, reason: error.localizedDescription, attempts: attempt)
+                throw .unreachable(url: target.absoluteString, reason: error.localizedDescription, attempts: attempt)
             }
             guard let data, status == 200 else {
                 let code = status ?? 0
@@ -111,9 +118,9 @@ public struct OpenAIEndpoint: Sendable {
                     continue
                 }
                 let text = data.map { String(decoding: $0.prefix(300), as: UTF8.self) } ?? ""
-                throw .http(url: url.absoluteString, status: code, body: text, attempts: attempt)
+                throw .http(url: target.absoluteString, status: code, body: text, attempts: attempt)
             }
-            return try stream ? parseEvents(data) : parse(data)
+            return data
         }
     }
 
@@ -122,8 +129,8 @@ public struct OpenAIEndpoint: Sendable {
         Thread.sleep(forTimeInterval: retryAfter.map { min($0, 60) } ?? backoff)
     }
 
-    private func post(_ payload: Data) -> (Data?, Int?, (any Error)?, TimeInterval?) {
-        var http = URLRequest(url: url, timeoutInterval: timeout)
+    private func post(_ payload: Data, to target: URL) -> (Data?, Int?, (any Error)?, TimeInterval?) {
+        var http = URLRequest(url: target, timeoutInterval: timeout)
         http.httpMethod = "POST"
         http.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let apiKey { http.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }

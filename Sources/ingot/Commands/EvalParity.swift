@@ -16,8 +16,10 @@ extension Ingot {
                 agreement. With --toolcalls: both models answer every request (K2 template, greedy), and trigger \
                 precision/recall/F1 (REF as ground truth), schema accuracy, exact call match and teacher-forced top-1 \
                 on REF's tool-call tokens are reported. REF may be a file written by --save-ref. --endpoint makes the \
-                candidate an OpenAI-compatible server (tool calls only). The recipe's parity thresholds turn into exit \
-                code 1, naming the failing metrics.
+                candidate an OpenAI-compatible server: tool calls as above, and with --text the server's top-k \
+                log-probs of teacher-forced one-token completions against REF's distribution (same top-1, a top-k \
+                KLD lower bound, PPL where the target is in the top-k; docs/evaluation.md). The recipe's parity \
+                thresholds turn into exit code 1, naming the failing metrics.
                 """)
 
         @Argument(help: "The reference: a checkpoint or bundle, or a log-prob file written by --save-ref.")
@@ -64,6 +66,9 @@ extension Ingot {
         @Option(help: "The candidate is an OpenAI-compatible server at this URL (e.g. http://127.0.0.1:8000).")
         var endpoint: String?
 
+        @Option(help: "With --endpoint and --text: how many top log-probs to ask the server for per position.")
+        var topLogprobs: Int = 10
+
         @OptionGroup var scoring: ToolCallOptions
 
         @OptionGroup var server: EndpointOptions
@@ -84,7 +89,14 @@ extension Ingot {
 
         func validate() throws {
             guard (candidate == nil) != (endpoint == nil) else { throw ValidationError("give a CAND model or --endpoint URL (not both)") }
-            if endpoint != nil && toolcalls == nil { throw ValidationError("--endpoint compares tool calls: give --toolcalls FILE.jsonl") }
+            if endpoint != nil && toolcalls == nil && !textOptions.given {
+                throw ValidationError("--endpoint compares tool calls and server log-probs: give --toolcalls FILE.jsonl and/or --text")
+            }
+            if endpoint != nil && Self.isSavedReference(reference) && textOptions.given {
+                throw ValidationError(
+                    "server log-probs are compared with a REF model's full distribution: give a checkpoint or bundle as REF")
+            }
+            guard (1...20).contains(topLogprobs) else { throw ValidationError("--top-logprobs must be 1 to 20, got \(topLogprobs)") }
             if !textOptions.given && toolcalls == nil && !Self.isSavedReference(reference) {
                 throw ValidationError("nothing to compare: give --text (or --tokens-file) and/or --toolcalls")
             }
@@ -106,6 +118,16 @@ extension Ingot {
                     reference: savedReference.map { .saved($0) } ?? .engine(refEngine!), candidate: candEngine, tokens: tokens, ctx: ctx,
                     chunkLimit: chunks, streamLayers: streamLayers, saveReference: saveRef
                 ) { _, done, total in bar.update(done, total: total) }
+                bar.finish()
+            }
+            var serverLogits: EndpointLogitParity?
+            if let endpoint, let refEngine, textOptions.given {
+                let tokens = try textOptions.tokens(model: reference)
+                let bar = ProgressBar(label: "server logits", total: 1, quiet: quiet || json, unit: "positions")
+                serverLogits = try EndpointLogitParity.compare(
+                    reference: refEngine, tokenizer: try loadTokenizer(reference), endpoint: try server.endpoint(endpoint, maxTokens: 1),
+                    tokens: tokens, ctx: ctx, chunkLimit: chunks, k: topLogprobs, workers: server.concurrency
+                ) { done, total in bar.update(done, total: total) }
                 bar.finish()
             }
             var toolParity: ToolCallParity?
@@ -149,6 +171,7 @@ extension Ingot {
                 ("reference", .string(reference)), ("candidate", .string(candidate ?? endpoint ?? "")),
             ]
             if let logitParity { summary.append(("logits", logitParity.json)) }
+            if let serverLogits { summary.append(("server_logits", serverLogits.json)) }
             if let toolParity { summary.append(("tool_calls", toolParity.json)) }
             summary.append(("thresholds_failed", .array(failures.map { .string($0) })))
             summary.append(("result", .string(result)))
@@ -169,6 +192,7 @@ extension Ingot {
             } else {
                 print("REF  \(reference)\nCAND \(candidate ?? endpoint ?? "")")
                 if let logitParity { print(logitParity.text) }
+                if let serverLogits { print(serverLogits.text) }
                 if let toolParity { print(toolParity.text) }
                 print(failures.isEmpty ? "result     OK" : "result     FAILED: " + failures.joined(separator: "; "))
                 if let report, logitParity != nil { print("report     \(report)") }
