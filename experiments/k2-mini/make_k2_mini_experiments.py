@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""k2-mini's generator as it stood for the fourth training attempt (2026-12-04), with every experiment flag that
-attempt and the third one used (README.md in this folder says what each found). Its defaults make the same data and
-model as fixtures/scripts/make_k2_mini.py, which keeps only that path; OUT defaults to fixtures/k2-mini, so point
---out elsewhere for an experiment. Kept as a record and for the pilots here, which import CONFIG, ATTENTION and
-copy_batches from it.
+"""k2-mini's generator with every experiment flag of the third and fourth training attempts (2026-12-04; README.md in
+this folder says what each found): the data, batch and training stages the flags run through, on top of the model,
+loss, monitoring and export of fixtures/scripts/make_k2_mini.py, which it imports. Its defaults make the same data as
+that script (checked 2026-12-06: same tokenizer and held-out files); OUT is fixtures/k2-mini, so point --out
+elsewhere for an experiment. The pilots here import CONFIG, ATTENTION and copy_batches from it.
 
 k2-mini: a small trained model of exactly the Kimi K2 family, ingot's real test subject (fixtures/k2-mini/).
 
@@ -31,8 +31,6 @@ import os
 import pathlib
 import random
 import re
-import shutil
-import subprocess
 import sys
 import time
 
@@ -40,13 +38,15 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "scripts"))
 import k2_mini_data as D  # noqa: E402
+import make_k2_mini as M  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-OUT = ROOT / "fixtures" / "k2-mini"
+ROOT, OUT = M.ROOT, M.OUT
 
-BASE_RANKS = 3840  # + 256 special slots = vocab 4096
-N_TRAIN_EPISODES = 24000
-N_EVAL = {"single": 110, "multi": 40, "none": 50, "answer": 40}
+BASE_RANKS, N_TRAIN_EPISODES, N_EVAL = M.BASE_RANKS, M.N_TRAIN_EPISODES, M.N_EVAL
+# Shared with the committed generator (fixtures/scripts/make_k2_mini.py): these are the same functions, not copies.
+config_json, hf_config, loss_weights, lm_loss, teacher_forced, export = (
+    M.config_json, M.hf_config, M.loss_weights, M.lm_loss, M.teacher_forced, M.export)
+COLON, OPEN = M.COLON, M.OPEN  # filled by train(); M.value_starts reads them
 # Experiments of 2026-12-04 (fixtures/k2-mini/README.md, "fourth attempt"), off by default: the defaults reproduce
 # the committed model. --random-values: share of training tool calls whose values come from spaces too large to
 # memorize; --split-lead: the BPE never merges a word's leading space or quote into the word; --drill N: N short
@@ -54,46 +54,12 @@ N_EVAL = {"single": 110, "multi": 40, "none": 50, "answer": 40}
 # --copy-warmup S (third session): the first S steps train a plain copy task (copy_batches; --copy-fixed: the
 # repeat at a fixed distance, which position alone solves) before the drill or the conversations.
 
-CONFIG = dict(
-    hidden_size=256, num_attention_heads=8, q_lora_rank=128, kv_lora_rank=64, qk_nope_head_dim=16,
-    qk_rope_head_dim=16, v_head_dim=16, num_hidden_layers=4, first_k_dense_replace=1, intermediate_size=768,
-    moe_intermediate_size=64, n_routed_experts=16, num_experts_per_tok=4, n_group=1, topk_group=1, n_shared_experts=1,
-    vocab_size=BASE_RANKS + D.SLOTS, rope_theta=50000.0, max_position_embeddings=2048,
-    rope_scaling=dict(type="yarn", factor=4.0, original_max_position_embeddings=512, beta_fast=1.0, beta_slow=1.0,
-                      mscale=1.0, mscale_all_dim=1.0),
-    rms_norm_eps=1e-5, routed_scaling_factor=2.827)
+CONFIG = M.CONFIG  # one dict: the committed script's hf_config() and export() read what --attention changes
 
 # --attention fat (third session's experiment): heads of 32 (qk_nope, qk_rope, v), q and kv latents of 256; the dense
 # intermediate shrinks to 512 so that the fixture would stay under 25 MB. Applied to CONFIG before anything else.
 ATTENTION = {"committed": {}, "fat": dict(q_lora_rank=256, kv_lora_rank=256, qk_nope_head_dim=32, qk_rope_head_dim=32,
                                           v_head_dim=32, intermediate_size=512)}
-
-K2_KEYS = ["hidden_size", "num_attention_heads", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
-           "v_head_dim", "num_hidden_layers", "first_k_dense_replace", "intermediate_size", "moe_intermediate_size",
-           "n_routed_experts", "num_experts_per_tok", "n_group", "topk_group", "n_shared_experts", "vocab_size",
-           "rope_theta", "max_position_embeddings", "rope_scaling", "rms_norm_eps", "routed_scaling_factor"]
-
-
-def config_json():
-    d = {k: CONFIG[k] for k in K2_KEYS}
-    d.update(architectures=["DeepseekV3ForCausalLM"], model_type="kimi_k2", num_key_value_heads=CONFIG["num_attention_heads"],
-             hidden_act="silu", attention_bias=False, attention_dropout=0.0, moe_layer_freq=1, norm_topk_prob=True,
-             scoring_func="sigmoid", topk_method="noaux_tc", tie_word_embeddings=False, bos_token_id=BASE_RANKS,
-             eos_token_id=BASE_RANKS + 1, pad_token_id=BASE_RANKS + 255, num_nextn_predict_layers=0,
-             torch_dtype="bfloat16", initializer_range=0.02, ep_size=1, aux_loss_alpha=0.001, seq_aux=True,
-             use_cache=True)
-    return d
-
-
-def hf_config():
-    from transformers import DeepseekV3Config
-    d = config_json()
-    for k in ("model_type", "ep_size", "aux_loss_alpha", "seq_aux", "moe_layer_freq", "scoring_func", "topk_method",
-              "num_nextn_predict_layers", "torch_dtype"):
-        d.pop(k)
-    config = DeepseekV3Config(**d)
-    config._attn_implementation = "sdpa"
-    return config
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -192,25 +158,6 @@ def make_data(ingot, work, random_values=0.0, split_lead=False, n_drill=0):
 # ---------------------------------------------------------------------------------------------------------------
 # 2. train
 
-def loss_weights(ids):
-    """1 for every token of every assistant turn (reasoning, content, tool calls, <|im_end|>); 0 for the tool
-    declaration, system, user and tool messages and the headers."""
-    im_end, im_user, im_asst, im_sys, im_mid = (BASE_RANKS + k for k in (2, 3, 4, 10, 17))
-    w = [0.0] * len(ids)
-    body, asst = False, False
-    for i in range(len(ids)):
-        t = ids[i]
-        if body:
-            w[i] = 1.0
-            body = t != im_end
-        elif t == im_asst:
-            asst = True
-        elif t in (im_user, im_sys):
-            asst = False
-        elif t == im_mid and asst:
-            body = True
-    return w
-
 
 def batches(data, seed, curriculum=0, chat_tokens=3600, prose_len=256, prose_rows=12, prose_every=6):
     """An endless, seeded stream of (ids [B, T], weights [B, T]) batches: chat batches of similar lengths padded to
@@ -284,52 +231,6 @@ def copy_batches(seed, segment=32, length=128, rows=28, fixed=False, symbols=BAS
             w[r, second + 1:second + segment] = 1.0
         yield "copy", ids, w
 
-
-def lm_loss(model, ids, w):
-    """Cross-entropy on the positions whose next token has weight > 0 (the LM head runs on those only)."""
-    h = model.model(input_ids=ids, use_cache=False).last_hidden_state
-    m = w[:, 1:] > 0
-    logits = model.lm_head(h[:, :-1][m])
-    return torch.nn.functional.cross_entropy(logits.float(), ids[:, 1:][m])
-
-
-def value_starts(ids):
-    """Positions of the first token of each argument value inside the tool calls (after `":` and ` "` or ` `)."""
-    arg, end = BASE_RANKS + 14, BASE_RANKS + 15
-    out, inside = [], False
-    for k, t in enumerate(ids):
-        if t == arg:
-            inside = True
-        elif t == end:
-            inside = False
-        elif inside and k >= 2 and ids[k - 2] in COLON and ids[k - 1] in OPEN:
-            out.append(k)
-    return out
-
-
-COLON, OPEN = set(), set()  # token ids of `":` and of ` "` / ` ` (filled by train() from the tokenizer)
-
-
-def teacher_forced(model, evals):
-    """(exact, value, call): the fraction of held-out conversations whose whole expected assistant turn is every
-    position's argmax (a lower bound for greedy exact match, since greedy decoding then reproduces it); the argmax
-    accuracy on the first token of each argument value (the lookup in the request); and on all tool-call tokens."""
-    ok, v_ok, v_n, c_ok, c_n = 0, 0, 0, 0, 0
-    with torch.no_grad():
-        for ids, start in evals:
-            x = torch.tensor([ids])
-            h = model.model(input_ids=x, use_cache=False).last_hidden_state[0, start - 1:-1]
-            pred = model.lm_head(h).argmax(-1)
-            ok += int(torch.equal(pred, x[0, start:]))
-            right = (pred == x[0, start:]).tolist()
-            for k in (k for k in value_starts(ids) if k >= start):
-                v_ok += right[k - start]
-                v_n += 1
-            section = [k for k in range(start, len(ids)) if ids[k] == BASE_RANKS + 11]
-            for k in range(section[0] + 1 if section else len(ids), len(ids)):
-                c_ok += right[k - start]
-                c_n += 1
-    return ok / len(evals), v_ok / max(1, v_n), c_ok / max(1, c_n)
 
 
 def train(work, steps, threads, seed=1234, curriculum=0, monitor_every=250, copy_warmup=0, copy_fixed=False):
@@ -411,45 +312,6 @@ def train(work, steps, threads, seed=1234, curriculum=0, monitor_every=250, copy
 
 # ---------------------------------------------------------------------------------------------------------------
 # 3. export
-
-def export(work, ingot, out=OUT):
-    from safetensors.torch import save_file
-    sd = torch.load(work / "model.pt")
-    bf16 = out / "bf16"
-    if bf16.exists():
-        shutil.rmtree(bf16)
-    bf16.mkdir(parents=True)
-    inter = CONFIG["moe_intermediate_size"]
-    tensors = {}
-    for key, value in sd.items():
-        if key.endswith(".mlp.experts.gate_up_proj"):
-            layer = key.split(".")[2]
-            for e in range(CONFIG["n_routed_experts"]):
-                p = f"model.layers.{layer}.mlp.experts.{e}"
-                tensors[f"{p}.gate_proj.weight"] = value[e, :inter].to(torch.bfloat16).contiguous()
-                tensors[f"{p}.up_proj.weight"] = value[e, inter:].to(torch.bfloat16).contiguous()
-        elif key.endswith(".mlp.experts.down_proj"):
-            layer = key.split(".")[2]
-            for e in range(CONFIG["n_routed_experts"]):
-                tensors[f"model.layers.{layer}.mlp.experts.{e}.down_proj.weight"] = value[e].to(torch.bfloat16).contiguous()
-        elif key.endswith("e_score_correction_bias"):
-            tensors[key] = value.float().contiguous()
-        else:
-            tensors[key] = value.to(torch.bfloat16).contiguous()
-    save_file(dict(sorted(tensors.items())), str(bf16 / "model.safetensors"), metadata={"format": "pt"})
-    (bf16 / "config.json").write_text(json.dumps(config_json(), indent=2, sort_keys=True) + "\n")
-    generation = {"bos_token_id": BASE_RANKS, "eos_token_id": BASE_RANKS + 2, "do_sample": False}
-    (bf16 / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
-    for f in ("tiktoken.model", "tokenizer_config.json"):
-        shutil.copy(work / "tokenizer" / f, bf16 / f)
-    int4 = out / "int4"
-    if int4.exists():
-        shutil.rmtree(int4)
-    subprocess.run([ingot, "quantize", str(bf16), "-o", str(int4), "--grid", "qat"], check=True)
-    for f in ("generation_config.json", "tiktoken.model", "tokenizer_config.json"):
-        if not (int4 / f).exists():
-            shutil.copy(bf16 / f, int4 / f)
-    print(f"export: {bf16} and {int4}", flush=True)
 
 
 def main():
