@@ -24,7 +24,7 @@ public struct HFExportReport: Sendable {
     public var sourceModelType: String
 }
 
-/// `ingot export hf` (docs/hf-export.md): a Hugging Face model folder that transformers, vLLM and mlx-lm load without
+/// `ingot export hf` (docs/hf-export.md): a Hugging Face model folder that transformers and mlx-lm load without
 /// remote code — the weights exactly as the source holds them, config.json as `deepseek_v3`, and the tokenizer as
 /// `tokenizers` files beside the original ones.
 public enum HFExporter {

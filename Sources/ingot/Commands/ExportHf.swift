@@ -7,7 +7,7 @@ extension Ingot.Export {
     struct Hf: IngotCommand {
         static let configuration = CommandConfiguration(
             commandName: "hf",
-            abstract: "Export a checkpoint or bundle as a Hugging Face folder that transformers, vLLM and mlx-lm load without remote code.",
+            abstract: "Export a checkpoint or bundle as a Hugging Face folder that transformers and mlx-lm load without remote code.",
             discussion: """
                 The weights stay exactly as the source has them (hard links where the filesystem allows, else copies; a \
                 bundle is unpacked), config.json becomes model_type deepseek_v3 with every other key kept, and the \
