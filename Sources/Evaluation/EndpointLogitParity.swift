@@ -54,8 +54,16 @@ public struct EndpointLogitParity: Sendable {
         // The server must make REF's tokens of the first chunk; and the answer's shape decides the request style.
         let firstChunk = Array(tokens[chunks[0]])
         let firstText = try tokenizer.decode(firstChunk)
-        var probe = try endpoint.nextTokenLogProbs(prompt: firstText, k: k, style: .chat)
-        if probe.top.count < min(k, 2) {
+        var probe: NextTokenLogProbs
+        do {
+            probe = try endpoint.nextTokenLogProbs(prompt: firstText, k: k, style: .chat)
+        } catch {
+            // A legacy server refused `logprobs: true` (or answered without log-probs): ask the legacy way.
+            guard !error.isRetryable else { throw error }
+            result.style = .legacy
+            probe = try endpoint.nextTokenLogProbs(prompt: firstText, k: k, style: .legacy)
+        }
+        if result.style == .chat && probe.top.count < min(k, 2) {
             // A legacy server read `logprobs: true` as 1: ask the legacy way.
             result.style = .legacy
             probe = try endpoint.nextTokenLogProbs(prompt: firstText, k: k, style: .legacy)
