@@ -8,7 +8,7 @@ MLX_VENV := .venv-mlx
 MLX_PACKAGES := 'mlx[cpu]==0.32.4' 'mlx-lm==0.32.2'
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine bench-e2e check-large check-slurm fuzz clean python-fixtures interop bench-gguf
+.PHONY: interop-endpoints check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine bench-e2e check-large check-slurm fuzz clean python-fixtures interop bench-gguf
 
 ## setup: install the system libraries (only those missing) and the mlx-lm venv; idempotent, non-interactive.
 setup:
@@ -161,6 +161,11 @@ INTEROP_TOKENS ?= 1024
 INTEROP_DIR ?= $(or $(TMPDIR),/tmp)/ingot-interop
 INTEROP_ARGS = --ingot $(RELEASE_BIN) --model $(INTEROP_MODEL) $(if $(wildcard $(INTEROP_TEXT)),--text $(INTEROP_TEXT),) \
   --tokens $(INTEROP_TOKENS)
+## interop-endpoints: k2-mini served by mlx_lm.server (export hf) and llama-server (export gguf; LLAMA_CPP_BIN=folder
+## with llama-server) against ingot's engine: all held-out requests and eval.txt's log-probs (CHUNKS=N for fewer). Not CI.
+interop-endpoints: setup release
+	bash bench/interop-endpoints.sh
+
 interop: release
 	python3 -c 'import llama_cpp' 2>/dev/null || pip install 'llama-cpp-python==0.3.36'
 	python3 -c 'import safetensors, numpy' 2>/dev/null || pip install -q 'safetensors==0.8.0' 'numpy>=2'
