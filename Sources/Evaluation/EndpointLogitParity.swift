@@ -93,12 +93,11 @@ public struct EndpointLogitParity: Sendable {
                     result.skippedPrefixes += 1
                 }
             }
-            let answers = ResultSlots<NextTokenLogProbs>(count: prompts.count)
-            try parallelItems(count: prompts.count, workers: max(1, workers)) { _, i in
-                answers.set(i, try endpoint.nextTokenLogProbs(prompt: prompts[i].text, k: k, style: result.style))
+            let style = result.style
+            let answers = try parallelMap(count: prompts.count, workers: max(1, workers)) { i in
+                try endpoint.nextTokenLogProbs(prompt: prompts[i].text, k: k, style: style)
             }
-            for (i, prompt) in prompts.enumerated() {
-                guard let answer = answers.get(i) else { continue }
+            for (prompt, answer) in zip(prompts, answers) {
                 let row = prompt.row, position = first + row
                 if let n = answer.promptTokens, n != position + 1 {
                     result.promptTokenMismatches += 1
@@ -145,16 +144,6 @@ public struct EndpointLogitParity: Sendable {
 extension Array {
     /// The only element, or nil.
     fileprivate var singleElement: Element? { count == 1 ? first : nil }
-}
-
-/// One result slot per work item, written by parallel workers (each item once) and read after they finish.
-final class ResultSlots<T: Sendable>: @unchecked Sendable {
-    // Sendable: each slot is written by one worker, under the lock, and read after parallelItems returns.
-    private var slots: [T?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ value: T) { lock.withLock { slots[i] = value } }
-    func get(_ i: Int) -> T? { lock.withLock { slots[i] } }
 }
 
 extension EndpointLogitParity {

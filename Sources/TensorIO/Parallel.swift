@@ -56,6 +56,25 @@ package func parallelItems(
     if let error = queue.error { throw error }
 }
 
+/// ``parallelItems(count:workers:stop:_:)`` collecting each item's result in item order (for items of uneven cost whose
+/// results are used together afterwards: one request per position to a server).
+package func parallelMap<T: Sendable>(count: Int, workers: Int, _ body: (_ item: Int) throws -> T) throws -> [T] {
+    let slots = ResultSlots<T>(count: count)
+    try parallelItems(count: count, workers: workers) { _, i in slots.set(i, try body(i)) }
+    return slots.values
+}
+
+/// One result slot per item, each written once by a worker and read after all of them have finished.
+private final class ResultSlots<T: Sendable>: @unchecked Sendable {
+    // Sendable: every slot is read and written under `lock`.
+    private let lock = NSLock()
+    private var slots: [T?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: T) { lock.withLock { slots[i] = value } }
+    /// Every result; only called after every item succeeded, so every slot is filled.
+    var values: [T] { lock.withLock { slots.map { $0! } } }
+}
+
 /// The next item to take and the first failure, shared by the workers of ``parallelItems(count:workers:stop:_:)``.
 private final class ItemQueue: @unchecked Sendable {
     // Sendable: every field is read and written under `lock`.
