@@ -292,6 +292,91 @@ AVX512_TARGET static void int4_gemm_avx512(const ingot_weight *w, const float *x
     }
 }
 
+/* ---------- one token: INT4 dequantized in registers ----------
+
+   Decode multiplies each routed expert with a single token, so a dequantized row is used once: writing it to a
+   buffer and reading it back (the path above) costs more than the product. Here each group's 32 weights are
+   dequantized in registers (scale × (u − 8), the same exact f32 values) and meet the token at once, with the lane
+   order of the dense kernel: lane j mod 16 accumulates column j in ascending order, reduced by reduce16, so the
+   results equal the buffered path bit for bit. INT4_ONE_ROWS rows are in flight at a time (independent chains and
+   that many streams of weights). */
+#define INT4_ONE_ROWS 8
+
+AVX512_DQ_TARGET __attribute__((always_inline)) static inline void int4_one_rows512(const ingot_weight *w,
+                                                                                   const float *x, float *y,
+                                                                                   int64_t r, int n) {
+    const int ct = w->kind == INGOT_W_INT4_CT;
+    const int64_t groups = w->cols / INGOT_INT4_GROUP;
+    const __m512 level = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    row_groups rg[INT4_ONE_ROWS];
+    __m512 acc[INT4_ONE_ROWS];
+    for (int i = 0; i < n; i++) {
+        rg[i] = row_groups_of(w, r + i);
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        const float *xg = x + g * INGOT_INT4_GROUP;
+        const __m512 x0 = _mm512_loadu_ps(xg), x1 = _mm512_loadu_ps(xg + 16);
+        for (int i = 0; i < n; i++) {
+            __m128i a, b;
+            group_levels(rg[i].data + g * rg[i].stride, ct, &a, &b);
+            __m512 scaled = _mm512_mul_ps(_mm512_set1_ps(group_scale(&rg[i], g)), level);
+            acc[i] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_cvtepu8_epi32(a), scaled), x0, acc[i]);
+            acc[i] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_cvtepu8_epi32(b), scaled), x1, acc[i]);
+        }
+    }
+    for (int i = 0; i < n; i++) y[r + i] = reduce512(acc[i]);
+}
+
+AVX512_DQ_TARGET static void int4_one_token_avx512(const ingot_weight *w, const float *x, float *y, int64_t r0,
+                                                   int64_t r1) {
+    int64_t r = r0;
+    for (; r + INT4_ONE_ROWS <= r1; r += INT4_ONE_ROWS) int4_one_rows512(w, x, y, r, INT4_ONE_ROWS);
+    for (; r < r1; r++) int4_one_rows512(w, x, y, r, 1);
+}
+
+/* The same on AVX2: lanes 0-7 and 8-15 of the dense kernel's order in two registers. */
+AVX2_TARGET __attribute__((always_inline)) static inline void int4_one_rows256(const ingot_weight *w, const float *x,
+                                                                              float *y, int64_t r, int n) {
+    const int ct = w->kind == INGOT_W_INT4_CT;
+    const int64_t groups = w->cols / INGOT_INT4_GROUP;
+    const __m256i eight = _mm256_set1_epi32(8);
+    row_groups rg[4];
+    __m256 lo[4], hi[4];
+    for (int i = 0; i < n; i++) {
+        rg[i] = row_groups_of(w, r + i);
+        lo[i] = hi[i] = _mm256_setzero_ps();
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        const float *xg = x + g * INGOT_INT4_GROUP;
+        const __m256 x0 = _mm256_loadu_ps(xg), x1 = _mm256_loadu_ps(xg + 8), x2 = _mm256_loadu_ps(xg + 16),
+                     x3 = _mm256_loadu_ps(xg + 24);
+        for (int i = 0; i < n; i++) {
+            __m128i a, b;
+            group_levels(rg[i].data + g * rg[i].stride, ct, &a, &b);
+            const __m256 s = _mm256_set1_ps(group_scale(&rg[i], g));
+#define INT4_W8(v) _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(v), eight)))
+            lo[i] = _mm256_fmadd_ps(INT4_W8(a), x0, lo[i]);
+            hi[i] = _mm256_fmadd_ps(INT4_W8(_mm_srli_si128(a, 8)), x1, hi[i]);
+            lo[i] = _mm256_fmadd_ps(INT4_W8(b), x2, lo[i]);
+            hi[i] = _mm256_fmadd_ps(INT4_W8(_mm_srli_si128(b, 8)), x3, hi[i]);
+#undef INT4_W8
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        __m256 s8 = _mm256_add_ps(lo[i], hi[i]);
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+        __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        y[r + i] = _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+    }
+}
+
+AVX2_TARGET static void int4_one_token_avx2(const ingot_weight *w, const float *x, float *y, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) int4_one_rows256(w, x, y, r, 4);
+    for (; r < r1; r++) int4_one_rows256(w, x, y, r, 1);
+}
+
 /* ---------- AVX-512 packing of dense rows: 16 × 16 blocks transposed in registers ---------- */
 
 AVX512_TARGET static inline __m512 load_row16(const ingot_weight *w, int64_t r, int64_t k) {
@@ -426,6 +511,14 @@ void ingot_gemm(const ingot_weight *w, const float *x, int64_t ldx, float *y, in
     int level = ingot_engine_isa();
     if (isa < level) level = isa;
     if (w->kind == INGOT_W_INT4_CT || w->kind == INGOT_W_INT4_TILES) {
+        if (tokens == 1 && level >= INGOT_ISA_AVX512) {
+            int4_one_token_avx512(w, x, y, row_begin, row_end);
+            return;
+        }
+        if (tokens == 1 && level >= INGOT_ISA_AVX2) {
+            int4_one_token_avx2(w, x, y, row_begin, row_end);
+            return;
+        }
         /* A routed expert meets few tokens: dequantize INT4_BLOCK_ROWS rows once (row-major, vectorized), then the
            dense kernel multiplies them with every token from cache. */
         if (level >= INGOT_ISA_AVX512) {

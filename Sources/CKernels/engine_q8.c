@@ -204,6 +204,7 @@ __attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed
         int64_t n = r1 - r < 8 ? r1 - r : 8;
         const uint8_t *row[8];
         for (int k = 0; k < 8; k++) row[k] = packed + (r + (k < n ? k : n - 1)) * row_bytes;
+        const uint8_t *next = packed + (r + 8) * row_bytes;
         uint16_t sc[8];
         for (int64_t t = 0; t < tokens; t++) {
             const int8_t *q = xq + t * cols;
@@ -211,8 +212,10 @@ __attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed
             const int32_t *s = xs + t * groups;
             __m256 acc = _mm256_setzero_ps();
             for (int64_t g = 0; g < groups; g++) {
-                if ((g & 3) == 0)
-                    for (int k = 0; k < 8; k++) _mm_prefetch((const char *)(row[k] + g * 16 + Q8_PREFETCH / 2), _MM_HINT_T0);
+                /* The eight rows are one contiguous block of groups · 128 bytes, read in eight places at once; the
+                   next block is fetched in order meanwhile, two lines per group. */
+                _mm_prefetch((const char *)(next + g * 128), _MM_HINT_T0);
+                _mm_prefetch((const char *)(next + g * 128 + 64), _MM_HINT_T0);
                 /* Low nibbles hold the even elements, high nibbles the odd ones. */
                 __m256i xv = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(q + INGOT_INT4_GROUP * g)), split);
                 const __m256i xl = _mm256_permute4x64_epi64(xv, 0x88), xh = _mm256_permute4x64_epi64(xv, 0xdd);
@@ -239,7 +242,7 @@ __attribute__((target("avx2,fma"))) static void ct_q8_avx2(const uint8_t *packed
    the dword of row i's columns 32g + 4c … 32g + 4c + 3 — with their scales widened to f32, and then every token meets
    them from cache: VPDPBUSD adds four u·q products per row lane, eight of them make a group's Σ u·q exactly (no
    saturation: |Σ| ≤ 32 · 15 · 127), and the float step is the one above, so the results equal the other paths bit
-   for bit. One token at a time (decode) keeps the AVX2 path, which streams the weights once. */
+   for bit. One token (decode) has its own kernel below, which streams the weights once. */
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")))
 #define Q8_VNNI_MIN_TOKENS 4
 
@@ -391,6 +394,82 @@ VNNI_TARGET static int q8_vnni(const uint8_t *weights, const uint16_t *scales, i
     return 1;
 }
 
+/* ---------- AVX-512 VNNI, one token, compressed-tensors rows ----------
+
+   Decode meets each routed expert with a single token, so unpacking a panel first (above) would cost more than the
+   product. Here four rows' 16 bytes of a group share one register (one 128-bit lane each), VPDPBUSD forms four
+   partial Σ u·q per row, and a 4 × 4 transposing sum leaves sixteen rows' group sums in one register, lane 4k + j
+   holding row 4j + k; their scales come in the same order through a gather. The float step is group_step's
+   (scale · d, then one FMA per group in order), so each row's result equals the AVX2 path's bit for bit. Whole blocks
+   of sixteen rows only; the caller gives the rest to AVX2. (The bundle's tiles keep the AVX2 path for one token:
+   they are contiguous per group, and it reads them faster than this one did.) */
+
+/* Σ of each 128-bit lane's four dwords of a0 … a3: lane 4k + j of the result = Σ of lane k of a_j. */
+VNNI_TARGET static inline __m512i sum4x4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+    __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+    __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+}
+
+/* Σ u·q of four rows' group (one row per 128-bit lane of v): low nibbles meet xa, high nibbles xb. */
+VNNI_TARGET static inline __m512i dot4(__m512i v, __m512i xa, __m512i xb) {
+    const __m512i m = _mm512_set1_epi8(15);
+    __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m), xa);
+    return _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(v, 4), m), xb);
+}
+
+/* Rows [r, r + 16) for one token. */
+VNNI_TARGET static void ct_q8_one_block(const uint8_t *packed, const uint16_t *scales, int64_t cols, const int8_t *xq,
+                                        const float *xd, const int32_t *xs, float *y, int64_t r) {
+    const int64_t groups = cols / INGOT_INT4_GROUP, row_bytes = cols / 2;
+    /* Lane 4k + j ↔ lane 4j + k (its own inverse): rows into the lane order above and back. */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    /* Byte offsets of the rows' scales (row i's at scales + (r + i) · groups), in lane order. */
+    const __m512i scale_at = _mm512_mullo_epi32(order, _mm512_set1_epi32((int)(groups * 2)));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t g = 0; g < groups; g++) {
+        /* Byte m of a row's group: element 2m | element 2m + 1 << 4. */
+        const uint8_t *base = packed + r * row_bytes + g * 16;
+        /* The sixteen rows are one contiguous block of groups · 256 bytes, read in sixteen places at once; the next
+           block is fetched in order meanwhile, four lines per group. */
+        const uint8_t *next = packed + (r + 16) * row_bytes + g * 256;
+        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(next + 64 * k), _MM_HINT_T0);
+        __m512i a[4];
+        for (int j = 0; j < 4; j++) {
+            const uint8_t *p = base + 4 * j * row_bytes;
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + row_bytes)), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 2 * row_bytes)), 2);
+            a[j] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p + 3 * row_bytes)), 3);
+        }
+        __m128i lo = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(xq + INGOT_INT4_GROUP * g)), split);
+        __m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(xq + INGOT_INT4_GROUP * g + 16)), split);
+        __m512i xa = _mm512_broadcast_i32x4(_mm_unpacklo_epi64(lo, hi)); /* the even elements */
+        __m512i xb = _mm512_broadcast_i32x4(_mm_unpackhi_epi64(lo, hi)); /* the odd ones */
+        /* A dword at scale g holds scales g and g + 1; the last group reads g − 1 and g instead, so no read passes
+           the row's end. */
+        const int last = g + 1 == groups;
+        __m512i two = _mm512_i32gather_epi32(scale_at, (const void *)(scales + r * groups + g - last), 1);
+        __m512i w = last ? _mm512_and_si512(two, _mm512_set1_epi32((int)0xFFFF0000u)) : _mm512_slli_epi32(two, 16);
+        __m512i sums = sum4x4(dot4(a[0], xa, xb), dot4(a[1], xa, xb), dot4(a[2], xa, xb), dot4(a[3], xa, xb));
+        __m512i isum = _mm512_sub_epi32(sums, _mm512_set1_epi32(8 * xs[g]));
+        __m512 scale = _mm512_mul_ps(_mm512_castsi512_ps(w), _mm512_set1_ps(xd[g]));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
+    }
+    _mm512_storeu_ps(y + r, _mm512_permutexvar_ps(order, acc));
+}
+
+/* The whole blocks of sixteen rows in [r0, r1); returns where the rest starts (two groups at least: the scale
+   gather reads pairs). */
+VNNI_TARGET static int64_t ct_q8_one_vnni(const uint8_t *packed, const uint16_t *scales, int64_t cols, const int8_t *xq,
+                                          const float *xd, const int32_t *xs, float *y, int64_t r0, int64_t r1) {
+    if (cols < 2 * INGOT_INT4_GROUP) return r0;
+    int64_t r = r0;
+    for (; r + 16 <= r1; r += 16) ct_q8_one_block(packed, scales, cols, xq, xd, xs, y, r);
+    return r;
+}
+
 /* ---------- entry points ---------- */
 
 void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int64_t rows, int64_t cols,
@@ -399,6 +478,9 @@ void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int6
     if (portable == 0 && tokens >= Q8_VNNI_MIN_TOKENS && have_avx512_vnni() &&
         q8_vnni(packed, scales, 0, rows, cols, xq, xd, xs, y, ldy, tokens, row_begin, row_end))
         return;
+    if (portable == 0 && tokens == 1 && have_avx512_vnni())
+        row_begin = ct_q8_one_vnni(packed, scales, cols, xq, xd, xs, y, row_begin, row_end);
+    if (row_begin >= row_end) return;
     if (portable != 1 && have_avx2_fma())
         ct_q8_avx2(packed, scales, rows, cols, xq, xd, xs, y, ldy, tokens, row_begin, row_end);
     else

@@ -398,6 +398,9 @@ import Testing
         // Decode and small batches (every exact INT4 product goes through the GEMM).
         .init(rows: 1, cols: 32, tokens: 1, tileRows: 8), .init(rows: 13, cols: 256, tokens: 2, tileRows: 8),
         .init(rows: 33, cols: 64, tokens: 3, tileRows: 8),
+        // One token (decode): dequantized in registers, eight rows at a time (AVX-512) or four (AVX2), then the rest.
+        .init(rows: 27, cols: 160, tokens: 1, tileRows: 8, r0: 2, r1: 25), .init(rows: 40, cols: 64, tokens: 1, tileRows: 16),
+        .init(rows: 19, cols: 96, tokens: 1, tileRows: 4, r0: 3),
     ]
 
     @Test(arguments: int4Shapes)

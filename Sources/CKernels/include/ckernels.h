@@ -35,8 +35,8 @@ void ingot_quantize_q8_0(const float *x, int64_t n, int8_t *q, float *d, int32_t
 /* y[t * ldy + r] = Σ_g fma((float)Σ_j (u[r][j] − 8) · q[t][j], scale[r][g] · d[t][g]) in group order, for rows
    [row_begin, row_end) of a compressed-tensors pack-quantized matrix; xq/xd/xs: `tokens` rows of
    ingot_quantize_q8_0's output (cols, cols/32, cols/32 per token). Bit-identical to the tiles variant and across
-   paths: `portable` 0 = the best the CPU has (AVX-512 VNNI for 4 tokens or more, else AVX2), 1 = portable C,
-   2 = AVX2 only (tests). */
+   paths: `portable` 0 = the best the CPU has (AVX-512 VNNI for one token and for 4 tokens or more, else AVX2),
+   1 = portable C, 2 = AVX2 only (tests). */
 void ingot_int4_ct_matmul_q8(const uint8_t *packed, const uint16_t *scales, int64_t rows, int64_t cols,
                              const int8_t *xq, const float *xd, const int32_t *xs, float *y, int64_t ldy,
                              int64_t tokens, int64_t row_begin, int64_t row_end, int portable);
