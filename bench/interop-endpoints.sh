@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make interop-endpoints: k2-mini's exports served by real stacks, checked against ingot's engine on the same
 # checkpoint (docs/evaluation.md, "Verifying a deployment, stack by stack"). Not CI: several minutes per server.
-#   mlx_lm.server (.venv-mlx from `make setup`) on `ingot export hf`;
+#   mlx_lm.server (.venv-mlx from `make setup`) on `ingot export hf`, and on an F32 copy of it (bench/mlx_f32_copy.py:
+#   mlx computes in the stored dtype, so that run tells BF16 arithmetic from anything else);
 #   llama.cpp's llama-server on `ingot export gguf` (LLAMA_CPP_BIN: a folder with llama-server, built from a fetched
 #   source tree; nothing of it is committed).
 # Every run: all held-out requests (toolcalls.jsonl) and eval.txt's log-probs (CHUNKS chunks of CTX tokens; empty
@@ -31,10 +32,12 @@ wait_ready() {  # url pid log
   done
   echo "server at $1 did not start:" >&2; tail -20 "$3" >&2; return 1
 }
-parity() {  # label base-url
-  "$INGOT" eval parity "$K2MINI/int4" --endpoint "$2" --toolcalls "$K2MINI/toolcalls.jsonl" "${limit_args[@]}" \
-    --text "$K2MINI/eval.txt" "${chunk_args[@]}" --concurrency 1 --no-thresholds --quiet --json > "$WORK/$1.json"
-  python3 - "$1" "$WORK/$1.json" << 'PY'
+parity() {  # label base-url [text options, default: CTX and CHUNKS]
+  local label=$1 url=$2; shift 2
+  local text_args=("${chunk_args[@]}"); [ $# -gt 0 ] && text_args=("$@")
+  "$INGOT" eval parity "$K2MINI/int4" --endpoint "$url" --toolcalls "$K2MINI/toolcalls.jsonl" "${limit_args[@]}" \
+    --text "$K2MINI/eval.txt" "${text_args[@]}" --concurrency 1 --no-thresholds --quiet --json > "$WORK/$label.json"
+  python3 - "$label" "$WORK/$label.json" << 'PY'
 import json, sys
 j = json.load(open(sys.argv[2])); t = j["tool_calls"]; l = j.get("server_logits", {})
 print("%-14s tool calls: %d requests, trigger F1 %.4f (FP %d, FN %d), exact match %.4f, schema CAND %.4f, prompt mismatches %d, failed %d"
@@ -71,6 +74,17 @@ pid=$!
 trap 'kill $pid 2> /dev/null || true' EXIT
 wait_ready "http://127.0.0.1:$port" "$pid" "$WORK/mlx.log"
 parity mlx_lm.server "http://127.0.0.1:$port"
+kill "$pid"; wait "$pid" 2> /dev/null || true
+
+# The same server on an F32 copy of the export (bench/mlx_f32_copy.py): mlx computes in the stored dtype, so this
+# run tells BF16 arithmetic from anything else. Tool calls in full; log-probs on F32_CHUNKS chunks (default 1).
+.venv-mlx/bin/python bench/mlx_f32_copy.py "$WORK/k2-mini-hf" "$WORK/k2-mini-hf-f32" > /dev/null
+port=$(free_port)
+.venv-mlx/bin/python -m mlx_lm server --model "$WORK/k2-mini-hf-f32" --host 127.0.0.1 --port "$port" \
+  --prompt-cache-size 0 < /dev/null > "$WORK/mlx-f32.log" 2>&1 &
+pid=$!
+wait_ready "http://127.0.0.1:$port" "$pid" "$WORK/mlx-f32.log"
+parity mlx_lm.server-f32 "http://127.0.0.1:$port" --ctx "$CTX" --chunks "${F32_CHUNKS:-1}"
 kill "$pid"; wait "$pid" 2> /dev/null || true
 
 # llama.cpp's deepseek2 loader does not read the GGUF's rope.scaling.yarn_beta_fast/slow (it keeps 32 and 1; k2-mini and
