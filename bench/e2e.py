@@ -332,7 +332,8 @@ def project(args, config, ser, sizes, expert_bytes, head_bytes, cat_rate, overla
     # tokens keep them under 3 GB + one layer.
     passes = -(-tokens // 100_000)
     ppl_compute, ppl_read = tokens * per_token, passes * k2_bytes / cat_rate
-    ppl_here = max(ppl_compute, ppl_read) * overlap
+    # A run cannot beat its own compute time: an overlapped run faster than the serial one is noise, not speed-up.
+    ppl_here = max(ppl_compute, ppl_read) * max(1.0, overlap)
     # Decode: the active bytes of one token (non-expert weights, k of the routed experts, lm_head).
     e, k = config["n_routed_experts"], config["num_experts_per_tok"]
     active_moe = sizes[1] - expert_bytes.get(1, 0) + expert_bytes.get(1, 0) * k / e

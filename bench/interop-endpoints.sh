@@ -10,7 +10,7 @@
 # from bugs. JSON summaries go to WORK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-INGOT=.build/release/ingot
+INGOT=${INGOT:-}  # a prebuilt ingot binary; by default this checkout's release build, made first
 K2MINI=fixtures/k2-mini
 WORK=${WORK:-${TMPDIR:-/tmp}/ingot-interop-endpoints}
 CTX=${CTX:-512}
@@ -52,7 +52,7 @@ else:
 PY
 }
 
-make -s release > /dev/null
+[ -n "$INGOT" ] || { make -s release > /dev/null; INGOT=.build/release/ingot; }
 "$INGOT" export hf "$K2MINI/int4" -o "$WORK/k2-mini-hf" --quiet > /dev/null
 "$INGOT" export gguf "$K2MINI/int4" -o "$WORK/k2-mini.gguf" --quiet > /dev/null
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; ctx $CTX, chunks ${CHUNKS:-all}"

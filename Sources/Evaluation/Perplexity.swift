@@ -96,12 +96,28 @@ extension InferenceEngine {
                 logitRows: logitRows, serial: serialStreaming)
         }
         var out: [[Float]] = []
-        for (i, c) in chunks.enumerated() {
-            out.append(
-                try logits(
-                    Array(tokens[c]), hook: hook.map { h in { l, x, _ in h(i, l, x) } }, routing: routing.map { r in { r(i, $0, $1) } },
-                    logitRows: logitRows))
-            progress?(i + 1, chunks.count)
+        for group in batches(chunks) {
+            let base = group.lowerBound
+            out += try logitsLayerwise(
+                group.map { Array(tokens[chunks[$0]]) }, hook: hook.map { h in { i, l, x in h(base + i, l, x) } },
+                routing: routing.map { r in { i, l, e in r(base + i, l, e) } }, logitRows: logitRows)
+            progress?(group.upperBound, chunks.count)
+        }
+        return out
+    }
+
+    /// Consecutive chunks evaluated together (``logitsLayerwise(_:hook:routing:logitRows:)``): as many as fit in the
+    /// feed-forward batch, at least one. Memory: one batch's hidden rows and scored logits.
+    func batches(_ chunks: [Range<Int>]) -> [Range<Int>] {
+        var out: [Range<Int>] = [], i = 0
+        while i < chunks.count {
+            var j = i, rows = 0
+            while j < chunks.count && (j == i || rows + chunks[j].count <= Self.feedForwardBatchRows) {
+                rows += chunks[j].count
+                j += 1
+            }
+            out.append(i..<j)
+            i = j
         }
         return out
     }
@@ -121,7 +137,8 @@ extension InferenceEngine {
         let vocab = config.vocab, first = Perplexity.firstScored(ctx: ctx)
         // Only the scored positions' logits are computed: row i is position first + i.
         let scored = Perplexity.scoredPositions(ctx: ctx)
-        // Streamed mode evaluates all chunks together; normal mode one at a time (memory: one chunk's logits).
+        // Streamed mode evaluates all chunks together; normal mode a feed-forward batch of chunks at a time (memory:
+        // that batch's scored logits).
         // Rows are scored in parallel (docs/engine.md, "Threads"), then added in position order.
         var nll = [Double](repeating: 0, count: scored.count)
         let score: (Range<Int>, [Float]) -> Void = { c, logits in
@@ -144,9 +161,10 @@ extension InferenceEngine {
                 tokens, chunks: chunks, streamLayers: true, progress: progress, logitRows: scored, serialStreaming: serialStreaming)
             for (c, l) in zip(chunks, all) { score(c, l) }
         } else {
-            for (i, c) in chunks.enumerated() {
-                score(c, try logits(Array(tokens[c]), logitRows: scored))
-                progress?(i + 1, chunks.count)
+            for group in batches(chunks) {
+                let logits = try logitsLayerwise(group.map { Array(tokens[chunks[$0]]) }, logitRows: scored)
+                for (c, l) in zip(group.map { chunks[$0] }, logits) { score(c, l) }
+                progress?(group.upperBound, chunks.count)
             }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -50,7 +50,7 @@ extension InferenceEngine {
         cache.layers[l].append(contentsOf: UnsafeBufferPointer(start: kv, count: tokens * lw))
         // kv_b: per head, W_UK (nope rows) then W_UV (value rows), each × kv_lora_rank. A few tokens (decode) go
         // through the direct kernels, reading BF16/F16/F32 rows as stored (FP8 blocks widened first, so they give
-        // exactly what their f32 dequantization gives); many tokens widen kv_b to f32 once for this call and use sgemm.
+        // exactly what their f32 dequantization gives); many tokens widen kv_b to f32 once for this call and use the GEMM.
         let kvb = w.kvB
         let few = tokens <= DenseKernel.directTokens
         var stored: (bytes: UnsafeRawPointer, kind: Int32, elementBytes: Int)?
@@ -62,6 +62,19 @@ extension InferenceEngine {
             wide = b
         }
         let isa = c.isa.rawValue
+        // Many tokens: each head's W_UK transposed once for this call ([r × nope], rows = the product's outputs), so
+        // q̃ = q_nope · W_UK goes through the engine's GEMM like the other products (docs/engine.md, "Forward pass").
+        var ukT: UnsafeMutablePointer<Float>?
+        if !few, let wide {
+            let nope = c.nopeDim, t = state.kvUKT.reserve(c.heads * r * nope)
+            parallelBlocks(count: c.heads, block: 1, threads: threads) { h0, h1 in
+                for h in h0..<h1 {
+                    let src = wide + h * (c.nopeDim + c.valueDim) * r, dst = t + h * r * nope
+                    for i in 0..<nope { for j in 0..<r { dst[j * nope + i] = src[i * r + j] } }
+                }
+            }
+            ukT = t
+        }
         let out = state.heads.reserve(tokens * c.heads * c.valueDim)
         let scale = c.softmaxScale
         let direct = few ? (stored ?? (UnsafeRawPointer(wide!), INGOT_W_F32, 4)) : nil
@@ -91,9 +104,10 @@ extension InferenceEngine {
                             direct.bytes + headOffset * direct.elementBytes, direct.kind, Int64(c.nopeDim), Int64(r), q + h * qhd,
                             Int64(qWidth), qc, Int64(lw), Int64(tokens), isa)
                     } else {
-                        BLAS.sgemm(
-                            q + h * qhd, lda: qWidth, wide! + headOffset, ldb: r, transposeB: false, qc, ldc: lw, m: tokens, n: r,
-                            k: c.nopeDim)
+                        var uk = ingot_weight(
+                            kind: INGOT_W_F32, data: ukT! + h * r * c.nopeDim, scales: nil, rows: Int64(r), cols: Int64(c.nopeDim),
+                            tile_rows: 0)
+                        ingot_gemm(&uk, q + h * qhd, Int64(qWidth), qc, Int64(lw), Int64(tokens), 0, Int64(r), panel, isa)
                     }
                     for t in 0..<tokens { (qc + t * lw + r).update(from: q + t * qWidth + h * qhd + c.nopeDim, count: c.ropeDim) }
                     if transposed != nil {

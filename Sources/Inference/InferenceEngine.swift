@@ -156,6 +156,28 @@ public final class InferenceEngine: @unchecked Sendable {
         try forward(tokens, cache: makeCache(), hook: hook, routing: routing, logitRows: logitRows)
     }
 
+    /// Logits of several independent sequences (each from a fresh cache), computed layer by layer: every sequence
+    /// passes layer L before any touches layer L+1, and the feed-forward half takes consecutive sequences together
+    /// (``feedForwardBatchRows``), so a routed expert's weights are dequantized once for the tokens of all of them.
+    /// The same logits as ``logits(_:hook:routing:logitRows:)`` per sequence, bit for bit, whatever `batchRows` (the
+    /// batch's size in rows; tests make it small); the weights stay resident
+    /// (``logitsStreamed(_:hook:routing:progress:logitRows:serial:)`` is the form for models larger than memory).
+    public func logitsLayerwise(
+        _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil,
+        routing: SequenceRoutingHook? = nil, logitRows: Range<Int>? = nil, batchRows: Int = feedForwardBatchRows
+    ) throws -> [[Float]] {
+        var hidden = try sequences.map { try embedTokens($0) }
+        return try withRunState { state in
+            for l in 0..<config.layers {
+                try layerStep(l, try weights(l), hidden: &hidden, routing: routing, batchRows: batchRows, state: state)
+                if let hook { for i in hidden.indices where !hidden[i].isEmpty { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } } }
+            }
+            return zip(hidden, sequences).map { h, tokens in
+                tokens.isEmpty ? [] : head(h, rows: Self.headRows(tokens.count, logitRows), state: state)
+            }
+        }
+    }
+
     /// Layer-streamed evaluation of several sequences: every sequence passes layer L before any touches layer L+1,
     /// and each layer's weights are released once it is done, so only one layer is resident at a time (a model far
     /// larger than RAM can be evaluated). Gives the same logits as ``logits(_:hook:routing:logitRows:)``, bit for bit.
@@ -206,13 +228,11 @@ public final class InferenceEngine: @unchecked Sendable {
                 read { self.source.prefetch(lmHeadAddress) }
             }
             let t0 = clock()
-            let w = try weights(l)
-            for (i, tokens) in sequences.enumerated() where !tokens.isEmpty {
-                try layerStep(
-                    l, w, h: &hidden[i], tokens: tokens.count, cache: makeCache(), routing: routing.map { r in { r(i, $0, $1) } },
-                    state: state)
-                if let hook { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } }
-            }
+            // Half the batch of resident evaluation: a streamed run's memory is one layer plus the run state, and a
+            // batch's buffers grow with its rows (the routed experts' output rows alone: rows × 8 × hidden floats).
+            try layerStep(
+                l, try weights(l), hidden: &hidden, routing: routing, batchRows: Self.feedForwardBatchRows / 2, state: state)
+            if let hook { for i in hidden.indices where !hidden[i].isEmpty { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } } }
             let seconds = clock() - t0
             timing.computeSeconds += seconds
             timing.layerSeconds.append(seconds)
@@ -245,22 +265,98 @@ public final class InferenceEngine: @unchecked Sendable {
     func layerStep(
         _ l: Int, _ w: LayerWeights, h: inout [Float], tokens: Int, cache: KVCache, routing: RoutingHook?, state: RunState
     ) throws {
-        let hd = config.hidden, n = tokens * hd
-        let x = state.normed.reserve(n), a = state.attention.reserve(n), f = state.ffn.reserve(n)
         try h.withUnsafeMutableBufferPointer { hb in
-            let hp = hb.baseAddress!
-            x.update(from: hp, count: n)
-            rmsNorm(x, rows: tokens, width: hd, weight: w.inputNorm, eps: config.rmsEps)
-            attention(l, w, x: x, tokens: tokens, cache: cache, state: state, into: a)
-            for i in 0..<n { hp[i] += a[i] }
-            x.update(from: hp, count: n)
-            rmsNorm(x, rows: tokens, width: hd, weight: w.postNorm, eps: config.rmsEps)
-            if let dense = w.dense {
-                mlp(dense, x: x, tokens: tokens, threads: threads, scratch: state.linear, gate: state.gate, up: state.up, into: f)
-            } else {
-                try moe(l, w.moe!, x: x, tokens: tokens, routing: routing, state: state, into: f)
+            attentionHalf(l, w, h: hb.baseAddress!, tokens: tokens, cache: cache, state: state)
+            try feedForwardHalf(l, w, h: hb.baseAddress!, tokens: tokens, routing: routing, state: state)
+        }
+    }
+
+    /// The attention half of a decoder layer on one sequence's [T × hidden] rows, in place: h += Attn(norm(h)).
+    func attentionHalf(
+        _ l: Int, _ w: LayerWeights, h: UnsafeMutablePointer<Float>, tokens: Int, cache: KVCache, state: RunState
+    ) {
+        let hd = config.hidden, n = tokens * hd
+        let x = state.normed.reserve(n), a = state.attention.reserve(n)
+        x.update(from: h, count: n)
+        rmsNorm(x, rows: tokens, width: hd, weight: w.inputNorm, eps: config.rmsEps)
+        attention(l, w, x: x, tokens: tokens, cache: cache, state: state, into: a)
+        for i in 0..<n { h[i] += a[i] }
+    }
+
+    /// The feed-forward half of a decoder layer on [T × hidden] rows, in place: h += FFN(norm(h)). Each row is
+    /// computed on its own (every kernel's order per output is independent of the other rows), so the rows of
+    /// several sequences can go through together and give the same bits as one sequence at a time.
+    func feedForwardHalf(
+        _ l: Int, _ w: LayerWeights, h: UnsafeMutablePointer<Float>, tokens: Int, routing: RoutingHook?, state: RunState
+    ) throws {
+        let hd = config.hidden, n = tokens * hd
+        let x = state.normed.reserve(n), f = state.ffn.reserve(n)
+        x.update(from: h, count: n)
+        rmsNorm(x, rows: tokens, width: hd, weight: w.postNorm, eps: config.rmsEps)
+        if let dense = w.dense {
+            mlp(dense, x: x, tokens: tokens, threads: threads, scratch: state.linear, gate: state.gate, up: state.up, into: f)
+        } else {
+            try moe(l, w.moe!, x: x, tokens: tokens, routing: routing, state: state, into: f)
+        }
+        for i in 0..<n { h[i] += f[i] }
+    }
+
+    /// Rows the feed-forward half takes at once when several sequences pass a layer together (layer-wise
+    /// evaluation): a routed expert then meets about tokens × k / experts of them, and its INT4 weights are
+    /// dequantized once for all (docs/engine.md, "Many sequences, layer by layer").
+    public static let feedForwardBatchRows = 2048
+
+    /// One decoder layer for several sequences (each with a fresh cache): attention per sequence, then the
+    /// feed-forward half over consecutive sequences together, up to `batchRows` rows at a time. The same bits as
+    /// ``layerStep`` per sequence: a product's kernel depends on how many rows it gets (up to
+    /// ``DenseKernel/directTokens`` the direct kernel, above it the GEMM, which sum in different orders), so only
+    /// sequences longer than that are batched, and only where no routed expert has dense weights (an expert's row
+    /// count changes with the batch; the INT4 kernels give the same bits for any count). Others go alone.
+    func layerStep(
+        _ l: Int, _ w: LayerWeights, hidden: inout [[Float]], routing: SequenceRoutingHook?, batchRows: Int, state: RunState
+    ) throws {
+        let hd = config.hidden
+        let batchable = try w.moe == nil || LayerWeights.expert(layer: l, expert: 0, config: config, source: source).gate.isInt4
+        let lengths = hidden.map { $0.count / hd }
+        let joins = { (s: Int) in batchable && lengths[s] > DenseKernel.directTokens }
+        var i = 0
+        while i < hidden.count {
+            var j = i, rows = 0
+            while j < hidden.count && (j == i || (joins(i) && joins(j) && rows + lengths[j] <= batchRows)) {
+                rows += lengths[j]
+                j += 1
             }
-            for i in 0..<n { hp[i] += f[i] }
+            for s in i..<j where !hidden[s].isEmpty {
+                hidden[s].withUnsafeMutableBufferPointer { hb in
+                    attentionHalf(l, w, h: hb.baseAddress!, tokens: hb.count / hd, cache: makeCache(), state: state)
+                }
+            }
+            if rows > 0 {
+                let counts = Array(lengths[i..<j])
+                let first = i
+                let hook: RoutingHook? = routing.map { r in
+                    { layer, experts in
+                        var at = 0
+                        for (s, c) in counts.enumerated() {
+                            if c > 0 { r(first + s, layer, Array(experts[at..<(at + c)])) }
+                            at += c
+                        }
+                    }
+                }
+                let rowsBuffer = state.batchRows.reserve(rows * hd)
+                var at = 0
+                for s in i..<j {
+                    hidden[s].withUnsafeBufferPointer { (rowsBuffer + at).update(from: $0.baseAddress!, count: $0.count) }
+                    at += hidden[s].count
+                }
+                try feedForwardHalf(l, w, h: rowsBuffer, tokens: rows, routing: hook, state: state)
+                at = 0
+                for s in i..<j {
+                    hidden[s].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: rowsBuffer + at, count: $0.count) }
+                    at += hidden[s].count
+                }
+            }
+            i = j
         }
     }
 
@@ -281,7 +377,10 @@ public final class InferenceEngine: @unchecked Sendable {
         let g = gate.reserve(n), u = up.reserve(n)
         linear(m.gate, x, tokens: tokens, threads: threads, scratch: scratch, into: g)
         linear(m.up, x, tokens: tokens, threads: threads, scratch: scratch, into: u)
-        for i in 0..<n { g[i] = silu(g[i]) * u[i] }
+        // On all workers: for a 2048-row batch of the dense layer this is 38 M exponentials.
+        parallelBlocks(count: n, block: 4096, threads: threads) { begin, end in
+            for i in begin..<end { g[i] = silu(g[i]) * u[i] }
+        }
         linear(m.down, g, tokens: tokens, threads: threads, scratch: scratch, into: y)
     }
 }

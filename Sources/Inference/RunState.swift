@@ -80,10 +80,14 @@ final class RunState: @unchecked Sendable {
 
     /// The normed hidden rows, the attention's and the FFN's outputs [T × hidden].
     let normed = Buffer(), attention = Buffer(), ffn = Buffer()
+    /// Several sequences' hidden rows side by side for one feed-forward pass (layer-wise evaluation).
+    let batchRows = Buffer()
     /// Attention: q's compressed form, q, the new latents, the heads' outputs, kv_b widened for many tokens.
     let compressedQ = Buffer(), q = Buffer(), latents = Buffer(), heads = Buffer(), kvB = Buffer()
     /// Attention for many tokens: the cached compressed latents transposed [kv_lora_rank × positions].
     let latentsT = Buffer()
+    /// Each head's W_UK transposed ([heads × kv_lora_rank × qk_nope_head_dim]) for many tokens' q̃ product.
+    let kvUKT = Buffer()
     /// Dense MLP and shared experts: gate and up projections; the shared experts' output.
     let gate = Buffer(), up = Buffer(), shared = Buffer()
     /// MoE: router logits [T × experts], one token's scores and choice scores [experts], the routed experts' output

@@ -49,6 +49,39 @@ import Testing
         }
     }
 
+    /// Sequences evaluated layer by layer, their feed-forward rows batched (docs/engine.md, "Modes"): the same bits
+    /// as one sequence at a time, in exact and q8_0 arithmetic, with batches that hold several sequences, one, and
+    /// one longer than the batch, beside sequences too short to batch and an empty one; the routing hook sees each
+    /// sequence's own choices. ("int4" batches its MoE layers; "grouped" has BF16 experts and batches only its dense
+    /// layer.)
+    @Test(arguments: ["int4", "grouped"], [Int4Activations.f32, .q8_0])
+    func layerwiseBatchesEqualOneSequenceAtATime(name: String, activations: Int4Activations) throws {
+        let engine = try InferenceEngine(source: openWeights(Self.folder(name)), int4Activations: activations)
+        let tokens = try Self.tokens(name)
+        #expect(tokens.count >= 20, "the fixture's sequence must be long enough to batch")
+        let long = tokens + tokens.reversed()
+        let sequences = [
+            Array(tokens.prefix(3)), long, Array(tokens.reversed()), Array(tokens.prefix(20)), [], Array(tokens.suffix(2)),
+            Array(tokens.suffix(18)),
+        ]
+        // A batch smaller than `long`; one that takes `long` and the reversed tokens; one that takes every batchable run.
+        for batchRows in [long.count - 10, long.count + tokens.count + 4, 4096] {
+            var routed: [Int: [[Int]]] = [:]
+            let layerwise = try engine.logitsLayerwise(sequences, routing: { s, l, e in routed[s * 1000 + l] = e }, batchRows: batchRows)
+            for (i, sequence) in sequences.enumerated() where !sequence.isEmpty {
+                var expected: [Int: [[Int]]] = [:]
+                let one = try engine.logits(sequence, routing: { l, e in expected[l] = e })
+                let same = layerwise[i] == one
+                #expect(same, "\(name) \(activations) batch \(batchRows): sequence \(i) differs")
+                for (l, e) in expected {
+                    let sameRouting = routed[i * 1000 + l] == e
+                    #expect(sameRouting, "sequence \(i) layer \(l) routing")
+                }
+            }
+            #expect(layerwise[4].isEmpty)
+        }
+    }
+
     @Test(arguments: [BundleManifest.Compression.none, .zstd(level: 3)])
     func bundleEqualsCheckpointBitForBit(compression: BundleManifest.Compression) throws {
         let bundle = temporaryFolder() + "/int4.bundle"
