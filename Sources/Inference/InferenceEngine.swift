@@ -283,9 +283,9 @@ public final class InferenceEngine: @unchecked Sendable {
         for i in 0..<n { h[i] += a[i] }
     }
 
-    /// The feed-forward half of a decoder layer on [T × hidden] rows, in place: h += FFN(norm(h)). Each row is
-    /// computed on its own (every kernel's order per output is independent of the other rows), so the rows of
-    /// several sequences can go through together and give the same bits as one sequence at a time.
+    /// The feed-forward half of a decoder layer on [T × hidden] rows, in place: h += FFN(norm(h)). Within a kernel
+    /// each row is computed on its own, so the rows of several sequences can go through together; which kernel runs
+    /// depends on the row count, hence the conditions of the batched ``layerStep``.
     func feedForwardHalf(
         _ l: Int, _ w: LayerWeights, h: UnsafeMutablePointer<Float>, tokens: Int, routing: RoutingHook?, state: RunState
     ) throws {
@@ -303,7 +303,7 @@ public final class InferenceEngine: @unchecked Sendable {
 
     /// Rows the feed-forward half takes at once when several sequences pass a layer together (layer-wise
     /// evaluation): a routed expert then meets about tokens × k / experts of them, and its INT4 weights are
-    /// dequantized once for all (docs/engine.md, "Many sequences, layer by layer").
+    /// dequantized once for all (docs/engine.md, "Modes": many sequences, layer by layer).
     public static let feedForwardBatchRows = 2048
 
     /// One decoder layer for several sequences (each with a fresh cache): attention per sequence, then the
