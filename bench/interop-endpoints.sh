@@ -68,7 +68,7 @@ print("%-14s tool calls: %d requests, trigger F1 %.4f, exact match %.4f; logits:
 PY
 
 port=$(free_port)
-.venv-mlx/bin/python -m mlx_lm server --model "$WORK/k2-mini-hf" --host 127.0.0.1 --port "$port" --prompt-cache-size 0 \
+.venv-mlx/bin/python -m mlx_lm server --model "$WORK/k2-mini-hf" --host 127.0.0.1 --port "$port" --prompt-cache-size 1 \
   < /dev/null > "$WORK/mlx.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2> /dev/null || true' EXIT
@@ -81,7 +81,7 @@ kill "$pid"; wait "$pid" 2> /dev/null || true
 .venv-mlx/bin/python bench/mlx_f32_copy.py "$WORK/k2-mini-hf" "$WORK/k2-mini-hf-f32" > /dev/null
 port=$(free_port)
 .venv-mlx/bin/python -m mlx_lm server --model "$WORK/k2-mini-hf-f32" --host 127.0.0.1 --port "$port" \
-  --prompt-cache-size 0 < /dev/null > "$WORK/mlx-f32.log" 2>&1 &
+  --prompt-cache-size 1 < /dev/null > "$WORK/mlx-f32.log" 2>&1 &
 pid=$!
 wait_ready "http://127.0.0.1:$port" "$pid" "$WORK/mlx-f32.log"
 parity mlx_lm.server-f32 "http://127.0.0.1:$port" --ctx "$CTX" --chunks "${F32_CHUNKS:-1}"

@@ -40,6 +40,21 @@ struct ServerLogitsTests {
             sent.dropFirst().allSatisfy { $0["logprobs"]?.intValue == 10 && $0["top_logprobs"] == nil && $0["max_tokens"]?.intValue == 1 })
     }
 
+    /// mlx-lm 0.32.2's server fails on a prompt equal to a cached sequence (prompt + generated token), so a chunk's
+    /// prefixes are asked every other one first, then the rest: never one token longer than the previous request.
+    @Test("teacher-forced prefixes are asked in two passes, every other one first")
+    func twoPassOrder() throws {
+        let server = try LocalChatServer { _ in Self.legacy(10) }
+        let logits = try run(server)
+        let compared = try #require(logits["compared"]?.intValue)
+        // The last `compared` requests are the positions' (before them: the style probes on the whole chunk).
+        let lengths = server.requests.suffix(compared).compactMap { $0["prompt"]?.stringValue?.utf8.count }
+        #expect(lengths.count == compared && compared > 4, "\(logits.compactText)")
+        let ranks = lengths.map { l in lengths.filter { $0 < l }.count }
+        let n = lengths.count
+        #expect(ranks == Array(stride(from: 0, to: n, by: 2)) + Array(stride(from: 1, to: n, by: 2)), "\(ranks)")
+    }
+
     @Test("a server that reads logprobs: true as one log-prob is asked again with logprobs: k")
     func oneLogProbForTrue() throws {
         let server = try LocalChatServer { body in Self.legacy(body["logprobs"] == .bool(true) ? 1 : 10) }
