@@ -77,14 +77,19 @@ parity mlx_lm.server "http://127.0.0.1:$port"
 kill "$pid"; wait "$pid" 2> /dev/null || true
 
 # The same server on an F32 copy of the export (bench/mlx_f32_copy.py): mlx computes in the stored dtype, so this
-# run tells BF16 arithmetic from anything else. Tool calls in full; log-probs on F32_CHUNKS chunks (default 1).
+# run tells BF16 arithmetic from anything else. Tool calls in full; log-probs on F32_CHUNKS chunks (default: as the
+# other runs).
 .venv-mlx/bin/python bench/mlx_f32_copy.py "$WORK/k2-mini-hf" "$WORK/k2-mini-hf-f32" > /dev/null
 port=$(free_port)
 .venv-mlx/bin/python -m mlx_lm server --model "$WORK/k2-mini-hf-f32" --host 127.0.0.1 --port "$port" \
   --prompt-cache-size 1 < /dev/null > "$WORK/mlx-f32.log" 2>&1 &
 pid=$!
 wait_ready "http://127.0.0.1:$port" "$pid" "$WORK/mlx-f32.log"
-parity mlx_lm.server-f32 "http://127.0.0.1:$port" --ctx "$CTX" --chunks "${F32_CHUNKS:-1}"
+if [ -n "${F32_CHUNKS:-}" ]; then
+  parity mlx_lm.server-f32 "http://127.0.0.1:$port" --ctx "$CTX" --chunks "$F32_CHUNKS"
+else
+  parity mlx_lm.server-f32 "http://127.0.0.1:$port"
+fi
 kill "$pid"; wait "$pid" 2> /dev/null || true
 
 # llama.cpp's deepseek2 loader does not read the GGUF's rope.scaling.yarn_beta_fast/slow (it keeps 32 and 1; k2-mini and
