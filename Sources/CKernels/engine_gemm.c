@@ -17,9 +17,7 @@
 
 #define NR GEMM_NR
 #define KC GEMM_KC
-#ifndef GEMM_TB
 #define GEMM_TB 512 /* tokens per block of the dense GEMM */
-#endif
 #define INT4_BLOCK_ROWS 16
 #define INT4_KB 256 /* columns per dequantized block of the AVX-512 INT4 path */
 #define INT4_TB 48  /* tokens whose lane sums that path keeps at a time (a block is dequantized once for them) */

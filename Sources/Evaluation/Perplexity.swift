@@ -107,19 +107,10 @@ extension InferenceEngine {
     }
 
     /// Consecutive chunks evaluated together (``logitsLayerwise(_:hook:routing:logitRows:)``): as many as fit in the
-    /// feed-forward batch, at least one. Memory: one batch's hidden rows and scored logits.
+    /// feed-forward batch, at least one (the chunks are all ctx long). Memory: one batch's hidden rows and scored logits.
     func batches(_ chunks: [Range<Int>]) -> [Range<Int>] {
-        var out: [Range<Int>] = [], i = 0
-        while i < chunks.count {
-            var j = i, rows = 0
-            while j < chunks.count && (j == i || rows + chunks[j].count <= Self.feedForwardBatchRows) {
-                rows += chunks[j].count
-                j += 1
-            }
-            out.append(i..<j)
-            i = j
-        }
-        return out
+        let per = max(1, Self.feedForwardBatchRows / max(1, chunks.first?.count ?? 1))
+        return stride(from: 0, to: chunks.count, by: per).map { $0..<min(chunks.count, $0 + per) }
     }
 
     /// Perplexity of a token stream (llama.cpp's chunked definition).

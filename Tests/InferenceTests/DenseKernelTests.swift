@@ -348,6 +348,8 @@ import Testing
         .init(rows: 64, cols: 33, tokens: 1),
         .init(rows: 3, cols: 7, tokens: 6), .init(rows: 65, cols: 513, tokens: 7, r0: 1), .init(rows: 20, cols: 256, tokens: 13),
         .init(rows: 17, cols: 257, tokens: 5, r0: 16, r1: 17),
+        // Two token blocks of the dense GEMM (512, then 3).
+        .init(rows: 21, cols: 300, tokens: 515, r0: 1),
     ]
 
     @Test(arguments: denseKinds, gemmDenseShapes)
@@ -393,8 +395,9 @@ import Testing
         .init(rows: 13, cols: 64, tokens: 5, tileRows: 8), .init(rows: 37, cols: 96, tokens: 17, tileRows: 8),
         .init(rows: 70, cols: 256, tokens: 40, tileRows: 16, r0: 3, r1: 69), .init(rows: 9, cols: 32, tokens: 1, tileRows: 8),
         .init(rows: 21, cols: 288, tokens: 4, tileRows: 4, r0: 17), .init(rows: 5, cols: 544, tokens: 7, tileRows: 8, r0: 1, r1: 4),
-        // The AVX-512 path's column blocks (256) with a tail and its token blocks (24) with a tail of 5.
-        .init(rows: 35, cols: 800, tokens: 29, tileRows: 8, r0: 2),
+        // The AVX-512 path's column blocks (256) with a tail, and token blocks: one of 29 (six-token tiles with a
+        // tail of 5), and two (48, then 5).
+        .init(rows: 35, cols: 800, tokens: 29, tileRows: 8, r0: 2), .init(rows: 35, cols: 288, tokens: 53, tileRows: 8, r0: 2),
         // Decode and small batches (every exact INT4 product goes through the GEMM).
         .init(rows: 1, cols: 32, tokens: 1, tileRows: 8), .init(rows: 13, cols: 256, tokens: 2, tileRows: 8),
         .init(rows: 33, cols: 64, tokens: 3, tileRows: 8),
