@@ -8,7 +8,7 @@ MLX_VENV := .venv-mlx
 MLX_PACKAGES := 'mlx[cpu]==0.32.4' 'mlx-lm==0.32.2'
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/ingot-demo
 
-.PHONY: interop-endpoints check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine bench-e2e check-large check-slurm fuzz clean python-fixtures interop bench-gguf
+.PHONY: interop-endpoints check-html eval-k2-mini setup build release test lint demo recipes bench bench-synth bench-verify bench-repack bench-engine bench-e2e bench-page-recycle check-large check-slurm fuzz clean python-fixtures interop bench-gguf
 
 ## setup: install the system libraries (only those missing) and the mlx-lm venv; idempotent, non-interactive.
 setup:
@@ -132,6 +132,10 @@ bench-engine: release
 ## llama-bench and llama-perplexity (bench tooling, not committed). Not in CI.
 bench-e2e: release
 	bash bench/e2e.sh
+
+## bench-page-recycle: reading a 9.8 GB layer into memory freed just before vs freed seconds earlier (root; BENCH_DIR).
+bench-page-recycle: release
+	bash bench/page-recycle.sh
 
 ## bench-repack: repack of a one-MoE-layer K2-shaped checkpoint vs cp, peak RSS, zstd size vs entropy, inflate speed.
 bench-repack: release

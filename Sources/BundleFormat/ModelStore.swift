@@ -43,16 +43,19 @@ public protocol ModelStore: AnyObject, Sendable {
     func layerPages(_ layer: Int?) -> [PageSpan]
 
     /// Reads one layer's weights into the page cache without mapping them (blocking: a background thread's job);
-    /// `nil` = the global tensors.
-    func prefetch(layer: Int?)
+    /// `nil` = the global tensors. `room`: pages to evict as the new ones are read (``RetiredPages``).
+    func prefetch(layer: Int?, room: RetiredPages?)
     /// Drops the resident pages of one layer's weights (and anything kept for it); `nil` = the global tensors.
     func release(layer: Int?)
-    /// ``release(layer:)``, and drops the layer's pages from the page cache as well (layer streaming).
-    func evict(layer: Int?)
+    /// ``release(layer:)``, and hands the layer's pages to `retired`, to be dropped from the page cache when new data
+    /// needs the room (layer streaming).
+    func retire(layer: Int?, to retired: RetiredPages)
 }
 
 extension ModelStore {
-    public func prefetch(layer: Int?) { for span in readOrder(layer: layer) { span.prefetch() } }
+    public func prefetch(layer: Int?, room: RetiredPages? = nil) {
+        for span in readOrder(layer: layer) { span.prefetch(room: room) }
+    }
 
     /// A layer's pages in the order the engine computes with them (docs/engine.md, "Layer streaming"): its own
     /// tensors (norms, attention, router, shared expert) first, then each routed expert in index order; each part
@@ -78,9 +81,9 @@ extension ModelStore {
     /// Reads one layer's pages now (`nil` = the global tensors).
     public func load(layer: Int?) { for span in layerPages(layer) { span.read() } }
     public func release(layer: Int?) { releasePages(layer: layer) }
-    public func evict(layer: Int?) {
+    public func retire(layer: Int?, to retired: RetiredPages) {
         release(layer: layer)
-        for span in PageSpan.coalesced(layerPages(layer)) { span.mapping.evict(offset: span.offset, count: span.count) }
+        for span in PageSpan.coalesced(layerPages(layer)) { span.retire(to: retired) }
     }
 
     /// Drops the whole pages around every tensor of a layer (``PageSpan/release()``).
@@ -203,7 +206,10 @@ public struct PageSpan: Sendable {
 
     /// Reads the range into the page cache without mapping it (``MappedFile/readAhead(offset:count:)``); blocks until
     /// the reads are done, so it belongs on a background thread.
-    public func prefetch() { mapping.readAhead(offset: offset, count: count) }
+    public func prefetch(room: RetiredPages? = nil) { mapping.readAhead(offset: offset, count: count, room: room) }
+
+    /// Hands the range to `retired`, to be dropped from the page cache when new data needs the room.
+    public func retire(to retired: RetiredPages) { retired.retire(mapping, offset: offset, count: count) }
 
     /// Reads every page of the range now (a load that only folds the bytes), so they are resident when this returns.
     public func read() {

@@ -198,34 +198,41 @@ public final class InferenceEngine: @unchecked Sendable {
     ) throws -> [[Float]] {
         var timing = StreamTiming(serial: serial)
         let clock = { @Sendable in Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-        var hidden = try sequences.map { try embedTokens($0) }
-        source.release(layer: nil)
         // The next layer is read into the page cache by a background stage while this one computes (reading
-        // blocks, so it must not run on the computing threads); after the last layer, lm_head is read (the
-        // embedding, also global, is done with). In serial mode each layer is instead read completely before it
-        // computes, timing the two apart (docs/engine.md, "Layer streaming").
+        // blocks, so it must not run on the computing threads); after the last layer, lm_head is read. Pages done
+        // with (the embedding, computed layers) are retired, and the reader evicts as many of them as it reads, so
+        // new data lands in memory freed a moment earlier. In serial mode each layer is instead read completely
+        // before it computes, timing the two apart (docs/engine.md, "Layer streaming").
         let lmHeadAddress = TensorAddress(component: .lmHead)
+        let retired = RetiredPages()
         let reader = SerialStage(label: "ingot.prefetch")
-        // The reader's busy seconds: in an overlapped run, the read time of the same bytes at the same moment.
-        let readerSeconds = Mutex<Double>(0)
+        // The reader's busy seconds per job: in an overlapped run, the read time of the same bytes at the same moment.
+        let readerSeconds = Mutex<[Double]>([])
         let read = { @Sendable (job: @escaping @Sendable () -> Void) in
             reader.submit {
                 let t0 = clock()
                 job()
-                readerSeconds.withLock { $0 += clock() - t0 }
+                readerSeconds.withLock { $0.append(clock() - t0) }
             }
         }
-        defer { try? reader.drain() }  // its jobs do not throw
-        if !serial { read { self.source.prefetch(layer: 0) } }
+        defer {
+            try? reader.drain()  // its jobs do not throw
+            retired.evictAll()
+        }
+        if !serial { read { self.source.prefetch(layer: 0, room: retired) } }
+        var hidden = try sequences.map { try embedTokens($0) }
+        source.release(layer: nil)
+        source.retire(TensorAddress(component: .embedTokens), to: retired)
         for l in 0..<config.layers {
             if serial {
                 let t0 = clock()
+                retired.evictAll()
                 source.load(layer: l)
-                timing.readSeconds += clock() - t0
+                timing.partReadSeconds.append(clock() - t0)
             } else if l + 1 < config.layers {
-                read { self.source.prefetch(layer: l + 1) }
+                read { self.source.prefetch(layer: l + 1, room: retired) }
             } else {
-                read { self.source.prefetch(lmHeadAddress) }
+                read { self.source.prefetch(lmHeadAddress, room: retired) }
             }
             let t0 = clock()
             // Half the batch of resident evaluation: a streamed run's memory is one layer plus the run state, and a
@@ -237,13 +244,14 @@ public final class InferenceEngine: @unchecked Sendable {
             timing.computeSeconds += seconds
             timing.layerSeconds.append(seconds)
             forget(l)
-            source.evict(layer: l)
+            source.retire(layer: l, to: retired)
             progress?(l)
         }
         if serial {
             let t0 = clock()
+            retired.evictAll()
             source.load(lmHeadAddress)
-            timing.readSeconds += clock() - t0
+            timing.partReadSeconds.append(clock() - t0)
         }
         let t0 = clock()
         let logits = zip(hidden, sequences).map { h, tokens in
@@ -253,7 +261,7 @@ public final class InferenceEngine: @unchecked Sendable {
         source.release(layer: nil)
         if !serial {
             try reader.drain()
-            timing.readSeconds = readerSeconds.withLock { $0 }
+            timing.partReadSeconds = readerSeconds.withLock { $0 }
         }
         lock.lock()
         lastStreamTiming = timing
@@ -393,7 +401,9 @@ public struct StreamTiming: Sendable, Equatable {
     public var computeSeconds: Double = 0
     /// Seconds reading the layers and lm_head: serial mode, the loads before each layer; overlapped mode, the time
     /// the background reader was busy (the cold read time of the same bytes, measured in the same run).
-    public var readSeconds: Double = 0
+    public var readSeconds: Double { partReadSeconds.reduce(0, +) }
+    /// ``readSeconds`` per part: each decoder layer in order, then lm_head.
+    public var partReadSeconds: [Double] = []
     /// Seconds computing each decoder layer (all sequences), in layer order; the head's are the rest of
     /// ``computeSeconds``.
     public var layerSeconds: [Double] = []

@@ -40,14 +40,19 @@ public protocol WeightSource: AnyObject, Sendable {
     func vector(_ tensor: TensorAddress, count: Int) throws -> [Float]
     /// Drops the resident pages of one layer's weights (layer-streamed evaluation); `nil` = the global tensors.
     func release(layer: Int?)
-    /// Reads one layer's weights into the page cache without mapping them (blocking; a background thread's job).
-    func prefetch(layer: Int?)
+    /// Reads one layer's weights into the page cache without mapping them (blocking; a background thread's job),
+    /// evicting as many bytes of `room` as it reads (``RetiredPages``).
+    func prefetch(layer: Int?, room: RetiredPages?)
     /// Reads one layer's weights now (they are resident when this returns).
     func load(layer: Int?)
-    /// Drops one layer's pages from memory and from the page cache (layer streaming of a model larger than memory).
-    func evict(layer: Int?)
-    /// Reads one tensor into the page cache without mapping it (blocking; a background thread's job).
-    func prefetch(_ tensor: TensorAddress)
+    /// Drops one layer's pages from memory and hands them to `retired`, to leave the page cache when new data needs
+    /// the room (layer streaming of a model larger than memory).
+    func retire(layer: Int?, to retired: RetiredPages)
+    /// Hands one tensor's pages to `retired` (as ``retire(layer:to:)``).
+    func retire(_ tensor: TensorAddress, to retired: RetiredPages)
+    /// Reads one tensor into the page cache without mapping it (blocking; a background thread's job), evicting as
+    /// many bytes of `room` as it reads.
+    func prefetch(_ tensor: TensorAddress, room: RetiredPages?)
     /// Reads one tensor now (it is resident when this returns).
     func load(_ tensor: TensorAddress)
 }
@@ -178,9 +183,14 @@ public final class StoreWeights<Store: ModelStore>: WeightSource, Sendable {
     }
 
     public func release(layer: Int?) { store.release(layer: layer) }
-    public func prefetch(layer: Int?) { store.prefetch(layer: layer) }
+    public func prefetch(layer: Int?, room: RetiredPages?) { store.prefetch(layer: layer, room: room) }
     public func load(layer: Int?) { store.load(layer: layer) }
-    public func evict(layer: Int?) { store.evict(layer: layer) }
-    public func prefetch(_ tensor: TensorAddress) { store.tensor(tensor)?.pages?.prefetch() }
+    public func retire(layer: Int?, to retired: RetiredPages) { store.retire(layer: layer, to: retired) }
+    public func retire(_ tensor: TensorAddress, to retired: RetiredPages) {
+        guard let pages = store.tensor(tensor)?.pages else { return }
+        pages.release()
+        pages.retire(to: retired)
+    }
+    public func prefetch(_ tensor: TensorAddress, room: RetiredPages?) { store.tensor(tensor)?.pages?.prefetch(room: room) }
     public func load(_ tensor: TensorAddress) { store.tensor(tensor)?.pages?.read() }
 }

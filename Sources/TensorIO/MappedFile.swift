@@ -75,8 +75,11 @@ public final class MappedFile: @unchecked Sendable {
     /// computation. Whole blocks matter: unmapping part of a huge mapping splits it into 4 KiB entries for good, and
     /// the computation then pays a fault and TLB misses every 4 KiB (docs/engine.md, "Layer streaming"). Falls back
     /// to ``adviseWillNeed(offset:count:)`` on kernels without `MADV_POPULATE_READ` (before Linux 5.14).
+    ///
+    /// - Parameter room: pages done with; before each piece is read, as many bytes of them are evicted, so the new
+    ///   data lands in memory freed a moment earlier (``RetiredPages``).
     @discardableResult
-    public func readAhead(offset: Int, count: Int) -> UInt8 {
+    public func readAhead(offset: Int, count: Int, room: RetiredPages? = nil) -> UInt8 {
         var fold: UInt8 = 0
         guard let base, count > 0 else { return fold }
         let piece = 32 << 20, block = 2 << 20, page = 4096
@@ -85,6 +88,7 @@ public final class MappedFile: @unchecked Sendable {
         while start < end {
             let n = min(piece, end - start)
             let p = UnsafeMutableRawPointer(mutating: base + start)
+            room?.evict(atLeast: n)
             if madvise(p, n, Self.populateRead) != 0 {
                 adviseWillNeed(offset: start, count: end - start)
                 return fold

@@ -9,13 +9,60 @@ import Testing
 /// and reading ahead, releasing and evicting never change what the mapping reads.
 @Suite("bundle: page spans")
 struct PageSpanTests {
-    /// A file of `count` bytes with a position-dependent pattern, mapped.
+    /// A file of `count` bytes with a position-dependent pattern, written to disk (so its pages can leave the page
+    /// cache) and mapped.
     func mapped(_ name: String, count: Int) throws -> MappedFile {
         let path = temporaryFolder() + "/" + name
         var data = Data(count: count)
         for i in stride(from: 0, to: count, by: 4093) { data[i] = UInt8(truncatingIfNeeded: i / 4093 + 1) }
         FileManager.default.createFile(atPath: path, contents: data)
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        try handle.synchronize()
+        try handle.close()
         return try MappedFile(path: path)
+    }
+
+    /// How many of a range's 4 KiB pages are in the page cache (`mincore`).
+    func cachedPages(_ m: MappedFile, offset: Int, count: Int) -> Int {
+        let page = 4096, start = offset / page * page
+        var flags = [UInt8](repeating: 0, count: (offset + count - start + page - 1) / page)
+        let p = UnsafeMutableRawPointer(mutating: m.bytes.baseAddress! + start)
+        guard mincore(p, offset + count - start, &flags) == 0 else { return -1 }
+        return flags.filter { $0 & 1 != 0 }.count
+    }
+
+    @Test("retired pages leave oldest first, cut at 2 MiB boundaries, as a read-ahead with room reads")
+    func retiredPages() throws {
+        let a = try mapped("ra.bin", count: 6 << 20), b = try mapped("rb.bin", count: 3 << 20)
+        let before = (Data(a.bytes), Data(b.bytes))
+        let retired = RetiredPages()
+        retired.retire(a, offset: 0, count: 5 << 20)
+        retired.retire(b, offset: (1 << 20) + 100, count: 1 << 20)
+        #expect(retired.pendingBytes == 6 << 20)
+        retired.evict(atLeast: 1)  // up to the first 2 MiB boundary
+        #expect(retired.pendingBytes == 4 << 20)
+        retired.evict(atLeast: (2 << 20) + 1)  // the rest of the first range: 3 MiB
+        #expect(retired.pendingBytes == 1 << 20)
+        retired.evict(atLeast: 4096)  // from 1 MiB + 100 up to 2 MiB
+        #expect(retired.pendingBytes == 100)
+        retired.evictAll()
+        #expect(retired.pendingBytes == 0)
+        retired.evict(atLeast: 1 << 20)  // nothing left: a no-op
+        // Data is what it was; pages dropped from the cache are read back from the file.
+        #expect(Data(a.bytes) == before.0 && Data(b.bytes) == before.1)
+
+        // A read-ahead with room evicts as many retired bytes as it reads, before it reads them.
+        a.readAhead(offset: 0, count: 6 << 20)
+        a.release(offset: 0, count: 6 << 20)
+        let cached = cachedPages(a, offset: 0, count: 6 << 20)
+        retired.retire(a, offset: 0, count: 6 << 20)
+        b.readAhead(offset: 0, count: 3 << 20, room: retired)  // one 3 MiB piece: evicts 3 MiB, cut up to 4 MiB
+        #expect(retired.pendingBytes == 2 << 20)
+        if cached == 1536 {  // the file system keeps pages in a page cache that can drop them (not tmpfs)
+            #expect(cachedPages(a, offset: 0, count: 4 << 20) == 0)
+            #expect(cachedPages(a, offset: 4 << 20, count: 2 << 20) == 512)
+        }
+        #expect(Data(a.bytes) == before.0 && Data(b.bytes) == before.1)
     }
 
     @Test("coalesced merges ranges of one file less than 2 MiB apart and keeps files and far ranges apart")

@@ -67,6 +67,7 @@ extension Ingot {
                             .object([
                                 ("serial", .bool(t.serial)), ("compute_seconds", .double(t.computeSeconds)),
                                 ("read_seconds", .double(t.readSeconds)),
+                                ("part_read_seconds", .array(t.partReadSeconds.map { .double($0) })),
                                 ("layer_seconds", .array(t.layerSeconds.map { .double($0) })),
                             ])
                         ))
