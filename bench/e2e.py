@@ -279,7 +279,7 @@ def main():
         drop_caches()
         time.sleep(args.settle)
 
-    walls, cats, reads, srss = [], [], [], 0
+    walls, cats, reads, parts, srss = [], [], [], [], 0
     for _ in range(args.stream_repeats):
         cold()
         cats.append(cat_seconds(k3))
@@ -288,6 +288,7 @@ def main():
         over = json.loads(out)
         walls.append(w)
         reads.append(over["stream"]["read_seconds"])
+        parts.append(over["stream"]["part_read_seconds"])
         srss = max(srss, r)
     cold()
     out, _, swall, _ = timed(base + ["--stream-serial"])
@@ -303,6 +304,8 @@ def main():
     print("|---|---|---|---|---|---|")
     for i, (w, rd, c, q) in enumerate(zip(walls, reads, cats, ratios)):
         print("| %d | %.1f s | %.1f s | %.1f s | %.1f s | %.2f |" % (i + 1, w, rd, c, compute, q))
+    for i, p in enumerate(parts):
+        print("run %d, reader busy per part (each layer, then lm_head): %s s" % (i + 1, ", ".join("%.1f" % x for x in p)))
     print("serial run: read %.1f s, compute %.1f s; overlapped %.1f tok/s; peak RSS %.2f GB = largest layer + %.2f GB" % (
         ser["stream"]["read_seconds"], compute, over["tokens_per_second"], srss / 1e9, (srss - largest) / 1e9))
     print("wall / max(compute, cat), every run: %s (worst %.2f)" % (", ".join("%.2f" % q for q in ratios), max(ratios)))
