@@ -104,8 +104,8 @@ public struct LinearWeight: @unchecked Sendable {
             let kind = DenseKernel.kind(dtype)
             let w = bytes.baseAddress!, cols = self.cols, rows = self.rows
             // Few tokens (decode, small batches): every weight read once in its stored dtype, widened in registers;
-            // memory-bound.
-            parallelBlocks(count: rows, block: 64, threads: threads) { begin, end in
+            // memory-bound, so workers take runs of rows as they become free.
+            parallelRuns(count: rows, run: Self.directRunRows, threads: threads) { begin, end in
                 ingot_dense_matmul(
                     w, kind, Int64(cols), x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), isa.rawValue)
             }
@@ -152,6 +152,10 @@ public struct LinearWeight: @unchecked Sendable {
             ingot_gemm(&w, x, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), panel, isa.rawValue)
         }
     }
+
+    /// Rows per run of the few-token dense products (``parallelRuns(count:run:threads:_:)``): 3.7 MB of a K2 BF16
+    /// matrix, so a run takes about a tenth of a millisecond and lm_head is 640 runs.
+    static let directRunRows = 256
 
     /// The weight as the C GEMM's descriptor (nil for FP8 blocks, which are widened in row blocks first).
     var gemmWeight: ingot_weight? {
@@ -232,7 +236,7 @@ public struct LinearWeight: @unchecked Sendable {
             exact.apply(rounded, tokens: tokens, into: y, threads: threads, activations: .f32, isa: isa, scratch: scratch)
             return
         }
-        parallelBlocks(count: rows, block: 64, threads: threads) { begin, end in
+        parallelRuns(count: rows, run: Self.directRunRows, threads: threads) { begin, end in
             ingot_bf16_dot_matmul(
                 w, Int64(cols), xb, Int64(cols), y, Int64(rows), Int64(tokens), Int64(begin), Int64(end), isa.rawValue)
         }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 // The project's concurrency kit: every data-parallel loop runs through these helpers (docs/engine.md,
 // "Threads").
@@ -27,6 +28,37 @@ package func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (_ wor
             if begin < end { work.value(w, begin, end) }
         }
     }
+}
+
+/// Runs `body(begin, end)` over [0, count) in runs of `run` items (a multiple of the caller's block), which up to
+/// `threads` workers take one after another as they become free. For memory-bound products on one token: a
+/// virtual machine's cores run at uneven speed from moment to moment, and with fixed halves the faster worker waited
+/// for the slower one at the end of every product (docs/engine.md, "Threads"). Each item's result must not depend
+/// on which worker computes it.
+package func parallelRuns(count: Int, run: Int, threads: Int, _ body: (_ begin: Int, _ end: Int) -> Void) {
+    let runs = (count + run - 1) / run
+    let workers = max(1, min(threads, runs))
+    if workers == 1 {
+        body(0, count)
+        return
+    }
+    let next = RunCounter()
+    withoutActuallyEscaping(body) { body in
+        let work = UnsafeTransfer(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let r = next.take()
+                guard r < runs else { return }
+                work.value(r * run, min(count, (r + 1) * run))
+            }
+        }
+    }
+}
+
+/// The next run of ``parallelRuns(count:run:threads:_:)``.
+private final class RunCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// Runs `body(worker, item)` for every item of [0, count) on up to `workers` workers, each taking the next item
