@@ -30,8 +30,8 @@ package func parallelBlocks(count: Int, block: Int, threads: Int, _ body: (_ wor
     }
 }
 
-/// Runs `body(begin, end)` over [0, count) in runs of `run` items (a multiple of the caller's block), which up to
-/// `threads` workers take one after another as they become free. For memory-bound products on one token: a
+/// Runs `body(begin, end)` over [0, count) in runs of `run` items, which up to `threads` workers take one after
+/// another as they become free. For memory-bound products on one token: a
 /// virtual machine's cores run at uneven speed from moment to moment, and with fixed halves the faster worker waited
 /// for the slower one at the end of every product (docs/engine.md, "Threads"). Each item's result must not depend
 /// on which worker computes it.

@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// Why not drop them at once: on a virtual machine whose guest hands freed memory back to its host (free page
 /// reporting, a couple of seconds after the memory is freed), the first touch of a page that was handed back faults
-/// into the host. Reading into memory freed a moment earlier skips that: a 9.8 GB read took 7 s instead of 26 s.
+/// into the host. Reading into memory freed a moment earlier skips that: 9.8 GB took about 5 s instead of 24–26 s.
 /// So a reader evicts a retired piece right before it reads a piece of the same size, and the page allocator hands
 /// the just-freed pages to the new data. Pages are cut at 2 MiB boundaries so a huge folio is dropped whole.
 ///
