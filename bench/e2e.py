@@ -224,7 +224,10 @@ def main():
         llama_decodes.append(llama_tps)
         brss = max(brss, r)
         line = ["round %d: llama.cpp %.2f" % (rnd + 1, llama_tps)]
-        for label, model in (("checkpoint", k2), ("bundle", bundle)):
+        # Which form goes first alternates from round to round: in session 10's run 10 the checkpoint, always
+        # measured right after llama-bench, decoded 50-60 % slower than the bundle in two of three rounds.
+        forms = (("checkpoint", k2), ("bundle", bundle))
+        for label, model in (forms if rnd % 2 == 0 else forms[::-1]):
             resident(model, models)
             for act in ("f32", "q8_0"):
                 out, _, _, r = timed([ingot, "run", model, "--tokens", prompt, "--max-tokens", str(args.decode + 1),
