@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 
 // The project's concurrency kit: every data-parallel loop runs through these helpers (docs/engine.md,
 // "Threads").
@@ -42,23 +41,13 @@ package func parallelRuns(count: Int, run: Int, threads: Int, _ body: (_ begin: 
         body(0, count)
         return
     }
-    let next = RunCounter()
+    let queue = ItemQueue(count: runs)  // parallelItems' queue; a run's body cannot fail
     withoutActuallyEscaping(body) { body in
         let work = UnsafeTransfer(body)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let r = next.take()
-                guard r < runs else { return }
-                work.value(r * run, min(count, (r + 1) * run))
-            }
+            while let r = queue.next() { work.value(r * run, min(count, (r + 1) * run)) }
         }
     }
-}
-
-/// The next run of ``parallelRuns(count:run:threads:_:)``.
-private final class RunCounter: Sendable {
-    private let value = Atomic<Int>(0)
-    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// Runs `body(worker, item)` for every item of [0, count) on up to `workers` workers, each taking the next item
