@@ -27,6 +27,12 @@ struct EvalCommandTests {
             let ppl = j["ppl"]?.doubleValue ?? 0
             #expect(abs(ppl - expected) / expected < 1e-4)
             #expect(j["scored_tokens"]?.intValue == 14 && j["chunks"]?.intValue == 2)
+            if !extra.isEmpty {
+                // The reader's seconds per part: each of the 3 layers, then lm_head; they sum to read_seconds.
+                let parts = j["stream"]?["part_read_seconds"]?.elements?.compactMap(\.doubleValue) ?? []
+                #expect(parts.count == 4)
+                #expect(abs(parts.reduce(0, +) - (j["stream"]?["read_seconds"]?.doubleValue ?? -1)) < 1e-9)
+            }
         }
         let short = try runIngot(["eval", "ppl", fixturesFolder() + "/engine/grouped", "--tokens-file", tokens, "--ctx", "64"])
         #expect(short.status == 2 && short.err.contains("fewer than one chunk"))
