@@ -95,9 +95,22 @@ extension InferenceEngine {
             }
         }
         // Each expert's output rows, computed in parallel (one expert per worker at a time, in its own buffers).
+        // With few tokens (decode) the shared experts are one more item, taken first: on one worker they stream
+        // their BF16 weights in the bandwidth the other worker's routed experts leave unused (docs/engine.md,
+        // "Threads"). A few tokens' products give the same bits on one worker as on several (each row is computed
+        // on its own), so the result does not change.
         let rows = state.expertRows.reserve(tokens * k * hd)
-        try parallelItems(count: actives, workers: threads) { worker, i in
+        let sharedItem = m.shared != nil && threads > 1 && tokens <= DenseKernel.directTokens
+        let shared = m.shared.map { _ in state.shared.reserve(tokens * hd) }
+        try parallelItems(count: actives + (sharedItem ? 1 : 0), workers: threads) { worker, item in
             let scratch = state.workers[worker]
+            if sharedItem, item == 0, let weights = m.shared, let shared {
+                self.mlp(
+                    weights, x: x, tokens: tokens, threads: 1, scratch: scratch.linear, gate: scratch.gate, up: scratch.up,
+                    into: shared)
+                return
+            }
+            let i = sharedItem ? item - 1 : item
             let j = active[i], n = count[j], first = start[j]
             let w = try LayerWeights.expert(layer: l, expert: j, config: self.config, source: self.source)
             let xe = scratch.input.reserve(n * hd)
@@ -113,10 +126,11 @@ extension InferenceEngine {
                 for c in 0..<hd { out[c] += src[c] * weight }
             }
         }
-        if let shared = m.shared {
-            let s = state.shared.reserve(tokens * hd)
-            mlp(shared, x: x, tokens: tokens, threads: threads, scratch: state.linear, gate: state.gate, up: state.up, into: s)
-            for i in 0..<(tokens * hd) { y[i] += s[i] }
+        if let weights = m.shared, let shared {
+            if !sharedItem {
+                mlp(weights, x: x, tokens: tokens, threads: threads, scratch: state.linear, gate: state.gate, up: state.up, into: shared)
+            }
+            for i in 0..<(tokens * hd) { y[i] += shared[i] }
         }
     }
 }

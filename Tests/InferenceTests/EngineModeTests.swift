@@ -136,6 +136,23 @@ import Testing
         #expect(try reused.logits(tokens) == long)
     }
 
+    /// Decode on two workers equals decode on one, bit for bit, in both arithmetics: the shared expert then runs as
+    /// one more item beside the routed experts (docs/engine.md, "Threads"), and every product a few tokens make gives
+    /// each row the same bits whichever worker computes it. ("int4" has a shared expert and INT4 routed experts.)
+    @Test(arguments: [Int4Activations.f32, .q8_0])
+    func decodeOnTwoWorkersEqualsOne(activations: Int4Activations) throws {
+        let tokens = try Self.tokens("int4")
+        let decode = { (threads: Int) throws -> [Float] in
+            let engine = try InferenceEngine(
+                source: openWeights(Self.folder("int4")), threads: threads, int4Activations: activations)
+            let cache = engine.makeCache()
+            var logits = try engine.forward(Array(tokens[0..<3]), cache: cache)
+            for t in 3..<tokens.count { logits += try engine.forward([tokens[t]], cache: cache) }
+            return logits
+        }
+        #expect(try decode(2) == decode(1))
+    }
+
     static func logSoftmax(_ x: ArraySlice<Float>) -> [Double] {
         let m = Double(x.max()!)
         let z = log(x.reduce(0.0) { $0 + exp(Double($1) - m) }) + m
