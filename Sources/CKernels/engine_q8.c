@@ -433,7 +433,7 @@ VNNI_TARGET static void ct_q8_one_block(const uint8_t *packed, const uint16_t *s
         const uint8_t *base = packed + r * row_bytes + g * 16;
         /* The sixteen rows are one contiguous block of groups · 256 bytes, read in sixteen places at once; the next
            block is fetched in order meanwhile, four lines per group, into L2 (a block is more than L1 holds; into
-           L1 two threads read 22-23 GB/s instead of 25-28: docs/engine.md, "Kernels and numerics"). */
+           L1 two threads read 22-24.5 GB/s instead of 23-28: docs/engine.md, "Kernels and numerics"). */
         const uint8_t *next = packed + (r + 16) * row_bytes + g * 256;
         for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(next + 64 * k), _MM_HINT_T1);
         __m512i a[4];
