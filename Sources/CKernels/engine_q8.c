@@ -399,7 +399,7 @@ VNNI_TARGET static int q8_vnni(const uint8_t *weights, const uint16_t *scales, i
    Decode meets each routed expert with a single token, so unpacking a panel first (above) would cost more than the
    product. Here four rows' 16 bytes of a group share one register (one 128-bit lane each), VPDPBUSD forms four
    partial Σ u·q per row, and a 4 × 4 transposing sum leaves sixteen rows' group sums in one register, lane 4k + j
-   holding row 4j + k; their scales come in the same order through a gather. The float step is group_step's
+   holding row 4j + k; their scales, transposed sixteen groups at a time, come in the same order. The float step is group_step's
    (scale · d, then one FMA per group in order), so each row's result equals the AVX2 path's bit for bit. Whole blocks
    of sixteen rows only; the caller gives the rest to AVX2. (The bundle's tiles keep the AVX2 path for one token:
    they are contiguous per group, and it reads them faster than this one did.) */
@@ -425,10 +425,23 @@ VNNI_TARGET static void ct_q8_one_block(const uint8_t *packed, const uint16_t *s
     /* Lane 4k + j ↔ lane 4j + k (its own inverse): rows into the lane order above and back. */
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-    /* Byte offsets of the rows' scales (row i's at scales + (r + i) · groups), in lane order. */
-    const __m512i scale_at = _mm512_mullo_epi32(order, _mm512_set1_epi32((int)(groups * 2)));
+    /* The sixteen rows' scales of sixteen groups as f32, one vector per group in the lane order above. A gather of
+       the sixteen scales per group cost more than the products: one thread read an expert at 12 GB/s with it,
+       18.6 without (docs/engine.md, "Kernels and numerics"). */
+    float block_scales[16 * 16] __attribute__((aligned(64)));
     __m512 acc = _mm512_setzero_ps();
     for (int64_t g = 0; g < groups; g++) {
+        if (g % 16 == 0) {
+            const int n = groups - g < 16 ? (int)(groups - g) : 16;
+            __m512 rows16[16], by_group[16];
+            for (int i = 0; i < 16; i++) {
+                /* Only the row's own scales are read: the mask stops at its last group. */
+                __m256i b = _mm256_maskz_loadu_epi16((__mmask16)((1u << n) - 1), scales + (r + i) * groups + g);
+                rows16[i] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
+            }
+            transpose16(rows16, by_group);
+            for (int k = 0; k < 16; k++) _mm512_store_ps(block_scales + 16 * k, _mm512_permutexvar_ps(order, by_group[k]));
+        }
         /* Byte m of a row's group: element 2m | element 2m + 1 << 4. */
         const uint8_t *base = packed + r * row_bytes + g * 16;
         /* The sixteen rows are one contiguous block of groups · 256 bytes, read in sixteen places at once; the next
@@ -448,24 +461,17 @@ VNNI_TARGET static void ct_q8_one_block(const uint8_t *packed, const uint16_t *s
         __m128i hi = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(xq + INGOT_INT4_GROUP * g + 16)), split);
         __m512i xa = _mm512_broadcast_i32x4(_mm_unpacklo_epi64(lo, hi)); /* the even elements */
         __m512i xb = _mm512_broadcast_i32x4(_mm_unpackhi_epi64(lo, hi)); /* the odd ones */
-        /* A dword at scale g holds scales g and g + 1; the last group reads g − 1 and g instead, so no read passes
-           the row's end. */
-        const int last = g + 1 == groups;
-        __m512i two = _mm512_i32gather_epi32(scale_at, (const void *)(scales + r * groups + g - last), 1);
-        __m512i w = last ? _mm512_and_si512(two, _mm512_set1_epi32((int)0xFFFF0000u)) : _mm512_slli_epi32(two, 16);
         __m512i sums = sum4x4(dot4(a[0], xa, xb), dot4(a[1], xa, xb), dot4(a[2], xa, xb), dot4(a[3], xa, xb));
         __m512i isum = _mm512_sub_epi32(sums, _mm512_set1_epi32(8 * xs[g]));
-        __m512 scale = _mm512_mul_ps(_mm512_castsi512_ps(w), _mm512_set1_ps(xd[g]));
+        __m512 scale = _mm512_mul_ps(_mm512_load_ps(block_scales + 16 * (g % 16)), _mm512_set1_ps(xd[g]));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
     }
     _mm512_storeu_ps(y + r, _mm512_permutexvar_ps(order, acc));
 }
 
-/* The whole blocks of sixteen rows in [r0, r1); returns where the rest starts (two groups at least: the scale
-   gather reads pairs). */
+/* The whole blocks of sixteen rows in [r0, r1); returns where the rest starts. */
 VNNI_TARGET static int64_t ct_q8_one_vnni(const uint8_t *packed, const uint16_t *scales, int64_t cols, const int8_t *xq,
                                           const float *xd, const int32_t *xs, float *y, int64_t r0, int64_t r1) {
-    if (cols < 2 * INGOT_INT4_GROUP) return r0;
     int64_t r = r0;
     for (; r + 16 <= r1; r += 16) ct_q8_one_block(packed, scales, cols, xq, xd, xs, y, r);
     return r;

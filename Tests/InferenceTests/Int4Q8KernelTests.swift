@@ -62,8 +62,10 @@ import Testing
         .init(rows: 13, cols: 256, tokens: 2), .init(rows: 64, cols: 128, tokens: 17), .init(rows: 33, cols: 32, tokens: 5),
         .init(rows: 24, cols: 2048, tokens: 1), .init(rows: 40, cols: 96, tokens: 11), .init(rows: 17, cols: 64, tokens: 4),
         .init(rows: 16, cols: 32, tokens: 9),
-        // One token: AVX-512 VNNI takes whole blocks of sixteen rows (two groups at least), AVX2 the rest.
+        // One token: AVX-512 VNNI takes whole blocks of sixteen rows, AVX2 the rest; its scales come sixteen groups
+        // at a time (a row of one group, of nine, of 35 = two tables of sixteen and a partial one).
         .init(rows: 37, cols: 64, tokens: 1), .init(rows: 16, cols: 32, tokens: 1), .init(rows: 48, cols: 288, tokens: 1),
+        .init(rows: 32, cols: 1120, tokens: 1),
     ]
 
     /// Every kernel variant on the same data: (ct portable = the reference; ct best (AVX-512 VNNI from 4 tokens where
