@@ -399,10 +399,10 @@ VNNI_TARGET static int q8_vnni(const uint8_t *weights, const uint16_t *scales, i
    Decode meets each routed expert with a single token, so unpacking a panel first (above) would cost more than the
    product. Here four rows' 16 bytes of a group share one register (one 128-bit lane each), VPDPBUSD forms four
    partial Σ u·q per row, and a 4 × 4 transposing sum leaves sixteen rows' group sums in one register, lane 4k + j
-   holding row 4j + k; their scales, transposed sixteen groups at a time, come in the same order. The float step is group_step's
-   (scale · d, then one FMA per group in order), so each row's result equals the AVX2 path's bit for bit. Whole blocks
-   of sixteen rows only; the caller gives the rest to AVX2. (The bundle's tiles keep the AVX2 path for one token:
-   they are contiguous per group, and it reads them faster than this one did.) */
+   holding row 4j + k; their scales, transposed sixteen groups at a time, come in the same order. The float step is
+   group_step's (scale · d, then one FMA per group in order), so each row's result equals the AVX2 path's bit for
+   bit. Whole blocks of sixteen rows only; the caller gives the rest to AVX2. (The bundle's tiles keep the AVX2 path
+   for one token: they are contiguous per group, and it reads them faster than this one did.) */
 
 /* Σ of each 128-bit lane's four dwords of a0 … a3: lane 4k + j of the result = Σ of lane k of a_j. */
 VNNI_TARGET static inline __m512i sum4x4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
@@ -440,7 +440,8 @@ VNNI_TARGET static void ct_q8_one_block(const uint8_t *packed, const uint16_t *s
                 rows16[i] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16));
             }
             transpose16(rows16, by_group);
-            for (int k = 0; k < 16; k++) _mm512_store_ps(block_scales + 16 * k, _mm512_permutexvar_ps(order, by_group[k]));
+            for (int k = 0; k < 16; k++)
+                _mm512_store_ps(block_scales + 16 * k, _mm512_permutexvar_ps(order, by_group[k]));
         }
         /* Byte m of a row's group: element 2m | element 2m + 1 << 4. */
         const uint8_t *base = packed + r * row_bytes + g * 16;
