@@ -64,10 +64,7 @@ extension ModelStore {
     /// had not reached yet.
     public func readOrder(layer: Int?) -> [PageSpan] {
         guard let layer else { return PageSpan.coalesced(layerPages(nil)) }
-        let components: [TensorAddress.Component] = [.expertGate, .expertUp, .expertDown]
-        let experts = (0..<config.nRoutedExperts).map { e in
-            PageSpan.coalesced(components.flatMap { expertPages(TensorAddress(layer: layer, component: $0, expert: e)) })
-        }
+        let experts = (0..<config.nRoutedExperts).map { expertSpans(layer: layer, expert: $0) }
         // A bundle's expert is one extent; a checkpoint's is its weight_packed and weight_scale tensors, coalesced
         // above: a tensor of the layer is the layer's own unless it lies inside one of those ranges.
         let expertRanges = Dictionary(grouping: experts.joined(), by: \.mapping.path)
@@ -78,6 +75,25 @@ extension ModelStore {
         }
         return PageSpan.coalesced(own) + experts.joined()
     }
+    /// One routed expert's pages (its three projections), coalesced.
+    public func expertSpans(layer: Int, expert: Int) -> [PageSpan] {
+        let components: [TensorAddress.Component] = [.expertGate, .expertUp, .expertDown]
+        return PageSpan.coalesced(components.flatMap { expertPages(TensorAddress(layer: layer, component: $0, expert: expert)) })
+    }
+
+    /// Hands one routed expert's pages to `retired` as a part of its layer (``RetiredPages/retirePart(_:offset:count:)``),
+    /// once the layer's computation is done with that expert; ``retire(layer:to:)`` hands over the rest later. The
+    /// process's mapping is left as it is until the pages are evicted: a neighbour still in use may share a 2 MiB
+    /// block with them.
+    public func retire(layer: Int, expert: Int, to retired: RetiredPages) {
+        for span in expertSpans(layer: layer, expert: expert) {
+            retired.retirePart(span.mapping, offset: span.offset, count: span.count)
+        }
+    }
+
+    /// The bytes of one layer's tensors and experts (`nil` = the global tensors).
+    public func layerBytes(_ layer: Int?) -> Int { layerPages(layer).reduce(0) { $0 + $1.count } }
+
     /// Reads one layer's pages now (`nil` = the global tensors).
     public func load(layer: Int?) { for span in layerPages(layer) { span.read() } }
     public func release(layer: Int?) { releasePages(layer: layer) }

@@ -204,18 +204,24 @@ public final class InferenceEngine: @unchecked Sendable {
         // new data lands in memory freed a moment earlier. In serial mode each layer is instead read completely
         // before it computes, timing the two apart (docs/engine.md, "Layer streaming").
         let lmHeadAddress = TensorAddress(component: .lmHead)
-        let retired = RetiredPages()
+        // The reader may run one layer (the largest) plus a slack of 1 GiB ahead of what was retired: it then reads
+        // the next layer into this one's pages as this one's routed experts are done with, not into fresh memory.
+        let largest = (0..<config.layers).map { source.layerBytes($0) }.max() ?? 0
+        let retired = RetiredPages(budget: serial ? nil : largest + (1 << 30))
         let reader = SerialStage(label: "ingot.prefetch")
-        // The reader's busy seconds per job: in an overlapped run, the read time of the same bytes at the same moment.
+        // The reader's busy seconds per job, waits for room left out: in an overlapped run, the read time of the same
+        // bytes at the same moment.
         let readerSeconds = Mutex<[Double]>([])
         let read = { @Sendable (job: @escaping @Sendable () -> Void) in
             reader.submit {
-                let t0 = clock()
+                let t0 = clock(), waited = retired.waitedSeconds
                 job()
-                readerSeconds.withLock { $0.append(clock() - t0) }
+                let busy = clock() - t0 - (retired.waitedSeconds - waited)
+                readerSeconds.withLock { $0.append(busy) }
             }
         }
         defer {
+            retired.close()  // a reader waiting for room must not wait for a computation that failed
             try? reader.drain()  // its jobs do not throw
             retired.evictAll()
         }
@@ -232,13 +238,18 @@ public final class InferenceEngine: @unchecked Sendable {
             } else if l + 1 < config.layers {
                 read { self.source.prefetch(layer: l + 1, room: retired) }
             } else {
+                // The head follows the last layer at once, so lm_head is read without waiting for room, as is the
+                // rest of this layer if the reader is not done with it.
+                retired.close()
                 read { self.source.prefetch(lmHeadAddress, room: retired) }
             }
             let t0 = clock()
             // Half the batch of resident evaluation: a streamed run's memory is one layer plus the run state, and a
             // batch's buffers grow with its rows (the routed experts' output rows alone: rows × 8 × hidden floats).
+            // In the layer's last batch, each routed expert is retired as soon as it is computed.
             try layerStep(
-                l, try weights(l), hidden: &hidden, routing: routing, batchRows: Self.feedForwardBatchRows / 2, state: state)
+                l, try weights(l), hidden: &hidden, routing: routing, batchRows: Self.feedForwardBatchRows / 2, state: state,
+                doneWithExpert: serial ? nil : { e in self.source.retire(layer: l, expert: e, to: retired) })
             if let hook { for i in hidden.indices where !hidden[i].isEmpty { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } } }
             let seconds = clock() - t0
             timing.computeSeconds += seconds
@@ -262,6 +273,7 @@ public final class InferenceEngine: @unchecked Sendable {
         if !serial {
             try reader.drain()
             timing.partReadSeconds = readerSeconds.withLock { $0 }
+            timing.readWaitSeconds = retired.waitedSeconds
         }
         lock.lock()
         lastStreamTiming = timing
@@ -295,7 +307,8 @@ public final class InferenceEngine: @unchecked Sendable {
     /// each row is computed on its own, so the rows of several sequences can go through together; which kernel runs
     /// depends on the row count, hence the conditions of the batched ``layerStep``.
     func feedForwardHalf(
-        _ l: Int, _ w: LayerWeights, h: UnsafeMutablePointer<Float>, tokens: Int, routing: RoutingHook?, state: RunState
+        _ l: Int, _ w: LayerWeights, h: UnsafeMutablePointer<Float>, tokens: Int, routing: RoutingHook?, state: RunState,
+        doneWithExpert: ((Int) -> Void)? = nil
     ) throws {
         let hd = config.hidden, n = tokens * hd
         let x = state.normed.reserve(n), f = state.ffn.reserve(n)
@@ -304,7 +317,7 @@ public final class InferenceEngine: @unchecked Sendable {
         if let dense = w.dense {
             mlp(dense, x: x, tokens: tokens, threads: threads, scratch: state.linear, gate: state.gate, up: state.up, into: f)
         } else {
-            try moe(l, w.moe!, x: x, tokens: tokens, routing: routing, state: state, into: f)
+            try moe(l, w.moe!, x: x, tokens: tokens, routing: routing, state: state, doneWithExpert: doneWithExpert, into: f)
         }
         for i in 0..<n { h[i] += f[i] }
     }
@@ -320,8 +333,10 @@ public final class InferenceEngine: @unchecked Sendable {
     /// ``DenseKernel/directTokens`` the direct kernel, above it the GEMM, which sum in different orders), so only
     /// sequences longer than that are batched, and only where no routed expert has dense weights (an expert's row
     /// count changes with the batch; the INT4 kernels give the same bits for any count). Others go alone.
+    /// `doneWithExpert` is told each routed expert the last batch has computed (no later batch reads it).
     func layerStep(
-        _ l: Int, _ w: LayerWeights, hidden: inout [[Float]], routing: SequenceRoutingHook?, batchRows: Int, state: RunState
+        _ l: Int, _ w: LayerWeights, hidden: inout [[Float]], routing: SequenceRoutingHook?, batchRows: Int, state: RunState,
+        doneWithExpert: ((Int) -> Void)? = nil
     ) throws {
         let hd = config.hidden
         let batchable = try w.moe == nil || LayerWeights.expert(layer: l, expert: 0, config: config, source: source).gate.isInt4
@@ -357,7 +372,9 @@ public final class InferenceEngine: @unchecked Sendable {
                     hidden[s].withUnsafeBufferPointer { (rowsBuffer + at).update(from: $0.baseAddress!, count: $0.count) }
                     at += hidden[s].count
                 }
-                try feedForwardHalf(l, w, h: rowsBuffer, tokens: rows, routing: hook, state: state)
+                try feedForwardHalf(
+                    l, w, h: rowsBuffer, tokens: rows, routing: hook, state: state,
+                    doneWithExpert: j == hidden.count ? doneWithExpert : nil)
                 at = 0
                 for s in i..<j {
                     hidden[s].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: rowsBuffer + at, count: $0.count) }
@@ -400,8 +417,11 @@ public struct StreamTiming: Sendable, Equatable {
     /// Seconds computing the layers and the head (overlapped mode: including waits for pages not yet read).
     public var computeSeconds: Double = 0
     /// Seconds reading the layers and lm_head: serial mode, the loads before each layer; overlapped mode, the time
-    /// the background reader was busy (the cold read time of the same bytes, measured in the same run).
+    /// the background reader was busy, its waits for room left out (the cold read time of the same bytes, measured
+    /// in the same run).
     public var readSeconds: Double { partReadSeconds.reduce(0, +) }
+    /// Overlapped mode: seconds the reader waited for the computation to retire pages (``RetiredPages/admit(_:offset:count:)``).
+    public var readWaitSeconds: Double = 0
     /// ``readSeconds`` per part: each decoder layer in order, then lm_head.
     public var partReadSeconds: [Double] = []
     /// Seconds computing each decoder layer (all sequences), in layer order; the head's are the rest of

@@ -63,9 +63,10 @@ extension InferenceEngine {
 
     /// The MoE block into `y` [T × hidden]: routed experts (INT4 kernels on the stored layout), combined in ascending
     /// expert order like HF's index_add, plus the shared experts. Works in the run state's buffers.
+    /// `doneWithExpert` is told each routed expert once its rows are computed (from the worker that computed them).
     func moe(
         _ l: Int, _ m: LayerWeights.MoE, x: UnsafePointer<Float>, tokens: Int, routing: RoutingHook?, state: RunState,
-        into y: UnsafeMutablePointer<Float>
+        doneWithExpert: ((Int) -> Void)? = nil, into y: UnsafeMutablePointer<Float>
     ) throws {
         let hd = config.hidden, e = config.model.nRoutedExperts
         let k = route(m, x: x, tokens: tokens, state: state)
@@ -117,6 +118,7 @@ extension InferenceEngine {
             for r in 0..<n { (xe + r * hd).update(from: x + rowToken[first + r] * hd, count: hd) }
             self.mlp(
                 w, x: xe, tokens: n, threads: 1, scratch: scratch.linear, gate: scratch.gate, up: scratch.up, into: rows + first * hd)
+            doneWithExpert?(j)
         }
         y.update(repeating: 0, count: tokens * hd)
         for i in 0..<actives {

@@ -50,6 +50,10 @@ public protocol WeightSource: AnyObject, Sendable {
     func retire(layer: Int?, to retired: RetiredPages)
     /// Hands one tensor's pages to `retired` (as ``retire(layer:to:)``).
     func retire(_ tensor: TensorAddress, to retired: RetiredPages)
+    /// Hands one routed expert's pages to `retired` as a part of its layer, which ``retire(layer:to:)`` completes.
+    func retire(layer: Int, expert: Int, to retired: RetiredPages)
+    /// The bytes of one layer's weights (`nil` = the global tensors).
+    func layerBytes(_ layer: Int?) -> Int
     /// Reads one tensor into the page cache without mapping it (blocking; a background thread's job), evicting as
     /// many bytes of `room` as it reads.
     func prefetch(_ tensor: TensorAddress, room: RetiredPages?)
@@ -191,6 +195,8 @@ public final class StoreWeights<Store: ModelStore>: WeightSource, Sendable {
         pages.release()
         pages.retire(to: retired)
     }
+    public func retire(layer: Int, expert: Int, to retired: RetiredPages) { store.retire(layer: layer, expert: expert, to: retired) }
+    public func layerBytes(_ layer: Int?) -> Int { store.layerBytes(layer) }
     public func prefetch(_ tensor: TensorAddress, room: RetiredPages?) { store.tensor(tensor)?.pages?.prefetch(room: room) }
     public func load(_ tensor: TensorAddress) { store.tensor(tensor)?.pages?.read() }
 }

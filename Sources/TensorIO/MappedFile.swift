@@ -77,7 +77,8 @@ public final class MappedFile: @unchecked Sendable {
     /// to ``adviseWillNeed(offset:count:)`` on kernels without `MADV_POPULATE_READ` (before Linux 5.14).
     ///
     /// - Parameter room: pages done with; before each piece is read, as many bytes of them are evicted, so the new
-    ///   data lands in memory freed a moment earlier (``RetiredPages``).
+    ///   data lands in memory freed a moment earlier, and with a budget the read waits for room
+    ///   (``RetiredPages/admit(_:offset:count:)``).
     @discardableResult
     public func readAhead(offset: Int, count: Int, room: RetiredPages? = nil) -> UInt8 {
         var fold: UInt8 = 0
@@ -88,7 +89,7 @@ public final class MappedFile: @unchecked Sendable {
         while start < end {
             let n = min(piece, end - start)
             let p = UnsafeMutableRawPointer(mutating: base + start)
-            room?.evict(atLeast: n)
+            room?.admit(self, offset: start, count: n)
             if madvise(p, n, Self.populateRead) != 0 {
                 adviseWillNeed(offset: start, count: end - start)
                 return fold

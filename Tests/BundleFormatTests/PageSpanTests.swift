@@ -55,14 +55,67 @@ struct PageSpanTests {
         a.readAhead(offset: 0, count: 6 << 20)
         a.release(offset: 0, count: 6 << 20)
         let cached = cachedPages(a, offset: 0, count: 6 << 20)
-        retired.retire(a, offset: 0, count: 6 << 20)
-        b.readAhead(offset: 0, count: 3 << 20, room: retired)  // one 3 MiB piece: evicts 3 MiB, cut up to 4 MiB
-        #expect(retired.pendingBytes == 2 << 20)
+        let room = RetiredPages()  // a list serves one pass: a range already queued in `retired` would not be again
+        room.retire(a, offset: 0, count: 6 << 20)
+        b.readAhead(offset: 0, count: 3 << 20, room: room)  // one 3 MiB piece: evicts 3 MiB, cut up to 4 MiB
+        #expect(room.pendingBytes == 2 << 20)
+        #expect(room.admittedBytes == 3 << 20)
         if cached == 1536 {  // the file system keeps pages in a page cache that can drop them (not tmpfs)
             #expect(cachedPages(a, offset: 0, count: 4 << 20) == 0)
             #expect(cachedPages(a, offset: 4 << 20, count: 2 << 20) == 512)
         }
         #expect(Data(a.bytes) == before.0 && Data(b.bytes) == before.1)
+    }
+
+    @Test("a part of a range leaves in the 2 MiB blocks it covers, a shared one with its neighbour, the rest with the whole range")
+    func retiredParts() throws {
+        let mb = 1 << 20
+        let a = try mapped("rp.bin", count: 10 * mb)
+        let before = Data(a.bytes)
+        let retired = RetiredPages()
+        retired.retirePart(a, offset: mb, count: 4 * mb)  // [1, 5) MiB: the block [2, 4) is whole
+        #expect(retired.pendingBytes == 2 * mb)
+        retired.retirePart(a, offset: 5 * mb, count: 2 * mb)  // [1, 7) retired: [4, 6) is whole now
+        #expect(retired.pendingBytes == 4 * mb)
+        retired.retirePart(a, offset: 8 * mb + 10, count: 100)  // inside one block: nothing yet
+        #expect(retired.pendingBytes == 4 * mb)
+        retired.retire(a, offset: 0, count: 9 * mb + 100)  // the whole range: [0, 2) and [6, 9 MiB + 100) are left
+        #expect(retired.pendingBytes == 9 * mb + 100)
+        retired.retire(a, offset: mb, count: 2 * mb)  // queued already
+        retired.retirePart(a, offset: 0, count: 4 * mb)
+        #expect(retired.pendingBytes == 9 * mb + 100)
+        retired.evictAll()
+        #expect(retired.pendingBytes == 0)
+        #expect(Data(a.bytes) == before)
+    }
+
+    @Test("with a budget, a read waits for room until pages are retired or the list is closed; ranges count once")
+    func admitWaitsForRoom() throws {
+        let mb = 1 << 20
+        let a = try mapped("ba.bin", count: 8 * mb), b = try mapped("bb.bin", count: 8 * mb)
+        let retired = RetiredPages(budget: 4 * mb)
+        retired.admit(a, offset: 0, count: 2 * mb)
+        retired.admit(a, offset: 0, count: 4 * mb)  // overlaps the first: 2 MiB new
+        #expect(retired.admittedBytes == 4 * mb)
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            retired.admit(b, offset: 0, count: 2 * mb)
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 0.3) == .timedOut, "admitted beyond the budget")
+        retired.retire(a, offset: 0, count: 2 * mb)  // evicted to make room
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(retired.admittedBytes == 4 * mb && retired.pendingBytes == 0)
+        DispatchQueue.global().async {
+            retired.admit(b, offset: 2 * mb, count: 2 * mb)
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 0.3) == .timedOut, "admitted beyond the budget")
+        retired.close()  // nothing more will be retired: the read goes ahead
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(retired.admittedBytes == 6 * mb)
+        retired.admit(b, offset: 4 * mb, count: 2 * mb)  // closed: no waiting
+        #expect(retired.admittedBytes == 8 * mb)
     }
 
     @Test("coalesced merges ranges of one file less than 2 MiB apart and keeps files and far ranges apart")

@@ -1,5 +1,6 @@
 import BundleFormat
 import CKernels
+import Checkpoint
 import Foundation
 import Inference
 import TensorIO
@@ -47,6 +48,27 @@ import Testing
             #expect(streamed[i] == normal, "sequence \(i): streamed logits differ")
             for l in 0..<engine.config.layers { #expect(streamedHidden[[i, l]] == hidden[l], "sequence \(i) layer \(l)") }
         }
+    }
+
+    /// Layer streaming hands each routed expert to the reader's page list as soon as a layer's last batch has
+    /// computed it (docs/engine.md, "Layer streaming"): exactly the experts that batch routed to, in every MoE
+    /// layer; the others leave with their layer. The logits stay those of the plain engine.
+    @Test func streamingRetiresTheExpertsOfTheLastBatch() throws {
+        let recorder = ExpertRetirements(try openWeights(Self.folder("int4")))
+        let engine = try InferenceEngine(source: recorder)
+        let tokens = try Self.tokens("int4")
+        // A single token cannot join the long sequence's batch (too few rows to batch): it is the last batch alone.
+        let sequences = [tokens, [tokens[3]]]
+        var routed: [Int: Set<Int>] = [:], lastRouted: [Int: Set<Int>] = [:]
+        let hook: InferenceEngine.SequenceRoutingHook = { s, l, experts in
+            routed[l, default: []].formUnion(experts.joined())
+            if s == sequences.count - 1 { lastRouted[l, default: []].formUnion(experts.joined()) }
+        }
+        let streamed = try engine.logitsStreamed(sequences, routing: hook)
+        let plain = try sequences.map { try engine.logits($0) }
+        #expect(streamed == plain)
+        #expect(!lastRouted.isEmpty && lastRouted.keys.allSatisfy { routed[$0]!.count > lastRouted[$0]!.count })
+        #expect(recorder.retired == lastRouted)
     }
 
     /// Sequences evaluated layer by layer, their feed-forward rows batched (docs/engine.md, "Modes"): the same bits
@@ -182,4 +204,32 @@ import Testing
 func kernelConstantsMatchTheFormat() {
     #expect(Int(INGOT_INT4_GROUP) == TileLayout.groupSize)
     for rows in [1, 8, 16] { #expect(Int(INGOT_TILE_ROW_BYTES) * rows == TileLayout(tileRows: rows).tileBytes) }
+}
+
+/// The real weights, recording which routed experts the engine retires one by one (``WeightSource/retire(layer:expert:to:)``).
+private final class ExpertRetirements: WeightSource, @unchecked Sendable {
+    // Sendable: `experts` is read and written under `lock`; `base` is Sendable.
+    let base: any WeightSource
+    private let lock = NSLock()
+    private var experts: [Int: Set<Int>] = [:]
+    init(_ base: any WeightSource) { self.base = base }
+    /// Layer → the experts retired one by one.
+    var retired: [Int: Set<Int>] { lock.withLock { experts } }
+
+    var config: ModelConfig { base.config }
+    var origin: String { base.origin }
+    func linear(_ module: TensorAddress, rows: Int, cols: Int) throws -> LinearWeight { try base.linear(module, rows: rows, cols: cols) }
+    func vector(_ tensor: TensorAddress, count: Int) throws -> [Float] { try base.vector(tensor, count: count) }
+    func release(layer: Int?) { base.release(layer: layer) }
+    func prefetch(layer: Int?, room: RetiredPages?) { base.prefetch(layer: layer, room: room) }
+    func load(layer: Int?) { base.load(layer: layer) }
+    func retire(layer: Int?, to retired: RetiredPages) { base.retire(layer: layer, to: retired) }
+    func retire(_ tensor: TensorAddress, to retired: RetiredPages) { base.retire(tensor, to: retired) }
+    func retire(layer: Int, expert: Int, to retired: RetiredPages) {
+        lock.withLock { _ = experts[layer, default: []].insert(expert) }
+        base.retire(layer: layer, expert: expert, to: retired)
+    }
+    func layerBytes(_ layer: Int?) -> Int { base.layerBytes(layer) }
+    func prefetch(_ tensor: TensorAddress, room: RetiredPages?) { base.prefetch(tensor, room: room) }
+    func load(_ tensor: TensorAddress) { base.load(tensor) }
 }

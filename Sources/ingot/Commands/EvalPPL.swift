@@ -66,7 +66,7 @@ extension Ingot {
                             "stream",
                             .object([
                                 ("serial", .bool(t.serial)), ("compute_seconds", .double(t.computeSeconds)),
-                                ("read_seconds", .double(t.readSeconds)),
+                                ("read_seconds", .double(t.readSeconds)), ("read_wait_seconds", .double(t.readWaitSeconds)),
                                 ("part_read_seconds", .array(t.partReadSeconds.map { .double($0) })),
                                 ("layer_seconds", .array(t.layerSeconds.map { .double($0) })),
                             ])
