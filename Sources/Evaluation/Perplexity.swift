@@ -132,15 +132,13 @@ extension InferenceEngine {
         // that batch's scored logits).
         // Rows are scored in parallel (docs/engine.md, "Threads"), then added in position order.
         var nll = [Double](repeating: 0, count: scored.count)
-        let score: (Range<Int>, [Float]) -> Void = { c, logits in
-            logits.withUnsafeBufferPointer { lp in
-                nll.withUnsafeMutableBufferPointer { out in
-                    let out = UnsafeTransfer(out), lp = UnsafeTransfer(lp)
-                    parallelBlocks(count: scored.count, block: 1, threads: self.threads) { begin, end in
-                        for i in begin..<end {
-                            let row = UnsafeBufferPointer(rebasing: lp.value[(i * vocab)..<((i + 1) * vocab)])
-                            out.value[i] = Perplexity.negativeLogLikelihood(row, target: tokens[c.lowerBound + first + i + 1])
-                        }
+        let score: (Range<Int>, UnsafeBufferPointer<Float>) -> Void = { c, logits in
+            nll.withUnsafeMutableBufferPointer { out in
+                let out = UnsafeTransfer(out), lp = UnsafeTransfer(logits)
+                parallelBlocks(count: scored.count, block: 1, threads: self.threads) { begin, end in
+                    for i in begin..<end {
+                        let row = UnsafeBufferPointer(rebasing: lp.value[(i * vocab)..<((i + 1) * vocab)])
+                        out.value[i] = Perplexity.negativeLogLikelihood(row, target: tokens[c.lowerBound + first + i + 1])
                     }
                 }
             }
@@ -150,11 +148,13 @@ extension InferenceEngine {
         if streamLayers {
             let all = try chunkLogits(
                 tokens, chunks: chunks, streamLayers: true, progress: progress, logitRows: scored, serialStreaming: serialStreaming)
-            for (c, l) in zip(chunks, all) { score(c, l) }
+            for (c, l) in zip(chunks, all) { l.withUnsafeBufferPointer { score(c, $0) } }
         } else {
             for group in batches(chunks) {
-                let logits = try logitsLayerwise(group.map { Array(tokens[chunks[$0]]) }, logitRows: scored)
-                for (c, l) in zip(group.map { chunks[$0] }, logits) { score(c, l) }
+                // Each chunk's logits are scored in the run state's buffer as soon as the head has computed them.
+                try logitsLayerwise(group.map { Array(tokens[chunks[$0]]) }, logitRows: scored) { i, logits in
+                    score(chunks[group.lowerBound + i], logits)
+                }
                 progress?(group.upperBound, chunks.count)
             }
         }

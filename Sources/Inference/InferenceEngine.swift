@@ -113,16 +113,19 @@ public final class InferenceEngine: @unchecked Sendable {
     /// Final norm and lm_head for the positions `rows` of the T hidden rows in `h`: logits [rows.count × vocab].
     /// Positions outside `rows` are never normed nor multiplied (perplexity scores only the second half of a chunk).
     func head(_ h: [Float], rows: Range<Int>, state: RunState) -> [Float] {
+        var logits = [Float](repeating: 0, count: rows.count * config.vocab)
+        logits.withUnsafeMutableBufferPointer { head(h, rows: rows, state: state, into: $0.baseAddress!) }
+        return logits
+    }
+
+    /// ``head(_:rows:state:)`` into `out` [rows.count × vocab].
+    func head(_ h: [Float], rows: Range<Int>, state: RunState, into out: UnsafeMutablePointer<Float>) {
         let hd = config.hidden, n = rows.count
-        guard n > 0 else { return [] }
+        guard n > 0 else { return }
         let x = state.normed.reserve(n * hd)
         h.withUnsafeBufferPointer { x.update(from: $0.baseAddress! + rows.lowerBound * hd, count: n * hd) }
         rmsNorm(x, rows: n, width: hd, weight: finalNorm, eps: config.rmsEps)
-        var logits = [Float](repeating: 0, count: n * config.vocab)
-        logits.withUnsafeMutableBufferPointer { lp in
-            linear(lmHead, x, tokens: n, threads: threads, scratch: state.linear, into: lp.baseAddress!)
-        }
-        return logits
+        linear(lmHead, x, tokens: n, threads: threads, scratch: state.linear, into: out)
     }
 
     /// The positions of `tokens` new positions whose logits are wanted: all of them, or `wanted` clamped to them.
@@ -166,14 +169,33 @@ public final class InferenceEngine: @unchecked Sendable {
         _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil,
         routing: SequenceRoutingHook? = nil, logitRows: Range<Int>? = nil, batchRows: Int = feedForwardBatchRows
     ) throws -> [[Float]] {
+        var out = [[Float]](repeating: [], count: sequences.count)
+        try logitsLayerwise(sequences, hook: hook, routing: routing, logitRows: logitRows, batchRows: batchRows) { i, logits in
+            out[i] = Array(logits)
+        }
+        return out
+    }
+
+    /// ``logitsLayerwise(_:hook:routing:logitRows:batchRows:)`` handing each non-empty sequence's logits to
+    /// `consume` in sequence order, in one buffer of the run state reused for every sequence and call: a perplexity
+    /// run scores them there instead of holding every sequence's logits at once in memory touched for the first
+    /// time (about 0.7 GB at ctx 512 × 4 and K2's vocabulary; docs/engine.md, "Run state").
+    public func logitsLayerwise(
+        _ sequences: [[Int]], hook: ((_ sequence: Int, _ layer: Int, _ hidden: UnsafeBufferPointer<Float>) -> Void)? = nil,
+        routing: SequenceRoutingHook? = nil, logitRows: Range<Int>? = nil, batchRows: Int = feedForwardBatchRows,
+        consume: (_ sequence: Int, _ logits: UnsafeBufferPointer<Float>) throws -> Void
+    ) throws {
         var hidden = try sequences.map { try embedTokens($0) }
-        return try withRunState { state in
+        try withRunState { state in
             for l in 0..<config.layers {
                 try layerStep(l, try weights(l), hidden: &hidden, routing: routing, batchRows: batchRows, state: state)
                 if let hook { for i in hidden.indices where !hidden[i].isEmpty { hidden[i].withUnsafeBufferPointer { hook(i, l, $0) } } }
             }
-            return zip(hidden, sequences).map { h, tokens in
-                tokens.isEmpty ? [] : head(h, rows: Self.headRows(tokens.count, logitRows), state: state)
+            for (i, tokens) in sequences.enumerated() where !tokens.isEmpty {
+                let rows = Self.headRows(tokens.count, logitRows), count = rows.count * config.vocab
+                let logits = state.logits.reserve(count)
+                head(hidden[i], rows: rows, state: state, into: logits)
+                try consume(i, UnsafeBufferPointer(start: logits, count: count))
             }
         }
     }

@@ -97,6 +97,8 @@ final class RunState: @unchecked Sendable {
     /// the (token, weight) of each row, grouped by expert.
     let chosen = Indices(), rowCount = Indices(), rowStart = Indices(), rowToken = Indices(), active = Indices(), top = Indices()
     let chosenWeight = Buffer(), rowWeight = Buffer()
+    /// Logits handed to a consumer one sequence at a time [rows × vocab] (``InferenceEngine/logitsLayerwise(_:hook:routing:logitRows:batchRows:consume:)``).
+    let logits = Buffer()
     /// Per worker thread.
     let workers: [Worker]
     /// The linear products that run on all workers.
