@@ -226,10 +226,13 @@ public final class InferenceEngine: @unchecked Sendable {
         // new data lands in memory freed a moment earlier. In serial mode each layer is instead read completely
         // before it computes, timing the two apart (docs/engine.md, "Layer streaming").
         let lmHeadAddress = TensorAddress(component: .lmHead)
-        // The reader may run one layer (the largest) plus a slack of 1 GiB ahead of what was retired: it then reads
-        // the next layer into this one's pages as this one's routed experts are done with, not into fresh memory.
-        let largest = (0..<config.layers).map { source.layerBytes($0) }.max() ?? 0
-        let retired = RetiredPages(budget: serial ? nil : largest + (1 << 30))
+        // The reader may run one layer (the largest) plus a slack ahead of what was retired: it then reads the next
+        // layer into this one's pages as this one's routed experts are done with, not into fresh memory. The slack is
+        // 1 GiB, or the largest layer without routed experts: nothing of such a layer is retired before it is done,
+        // so the next layer must fit beside it (docs/engine.md, "Layer streaming").
+        let bytes = (0..<config.layers).map { source.layerBytes($0) }
+        let denseLargest = bytes.indices.filter { !config.isMoE($0) }.map { bytes[$0] }.max() ?? 0
+        let retired = RetiredPages(budget: serial ? nil : (bytes.max() ?? 0) + max(1 << 30, denseLargest))
         let reader = SerialStage(label: "ingot.prefetch")
         // The reader's busy seconds per job, waits for room left out: in an overlapped run, the read time of the same
         // bytes at the same moment.
