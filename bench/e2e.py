@@ -14,6 +14,7 @@ llama.cpp is bench tooling, never committed: LLAMA_CPP_BIN names a folder with l
 """
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -63,6 +64,22 @@ def warm(path):
         with open(f, "rb") as h:
             while h.read(1 << 24):
                 pass
+
+
+def ratio_interval(ratios):
+    """Geometric mean of per-round ratios and its 95 % interval (Student's t on the logarithms; none for one round).
+    Decode is memory-bound and the two engines read the same bytes per token, so whether ingot is ahead is decided by
+    the memory's speed in each round: the interval says whether a run can tell the engines apart at all."""
+    logs = [math.log(r) for r in ratios]
+    n = len(logs)
+    centre = sum(logs) / n
+    if n < 2:
+        return math.exp(centre), None, None
+    sd = math.sqrt(sum((x - centre) ** 2 for x in logs) / (n - 1))
+    # Two-sided 97.5 % quantiles of Student's t for 1..10 degrees of freedom; 1.96 (the normal's) beyond.
+    t = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
+    half = (t[n - 2] if n - 1 <= len(t) else 1.96) * sd / math.sqrt(n)
+    return math.exp(centre), math.exp(centre - half), math.exp(centre + half)
 
 
 def resident(path, others):
@@ -262,6 +279,14 @@ def main():
     print("| PPL (same text; llama.cpp adds BOS per chunk) | %.1f | %.1f | %.1f | | |" % (e["ppl"], q["ppl"], final))
     rate = lambda tps, macs: 2 * macs * tps / 1e9
     print()
+    spans = []
+    for key in (("checkpoint", "f32"), ("bundle", "f32"), ("checkpoint", "q8_0"), ("bundle", "q8_0")):
+        centre, lo, hi = ratio_interval(ratios[key])
+        verdict = "" if lo is None else (
+            ", ahead" if lo > 1 else ", behind" if hi < 1 else ", parity within the spread")
+        spans.append("%s %s %.2f%s%s" % (key[0], key[1], centre, "" if lo is None else " (%.2f-%.2f)" % (lo, hi), verdict))
+    print("decode / llama.cpp, geometric mean of the per-round ratios with its 95 %% interval over %d rounds: %s" % (
+        args.decode_rounds, "; ".join(spans)))
     print("exact perplexity: %.1f GFLOP/s = %.2f × the f32 GEMM ceiling (%.1f GFLOP/s); llama.cpp: %.1f GFLOP/s "
           "(it computes lm_head for every position)" % (
               rate(e["ppl_tps"], macs_ingot), rate(e["ppl_tps"], macs_ingot) / gflops, gflops,
