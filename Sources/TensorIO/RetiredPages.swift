@@ -6,10 +6,9 @@ import Foundation
 /// Why not drop them at once: on a virtual machine whose guest hands freed memory back to its host (free page
 /// reporting, a couple of seconds after the memory is freed), the first touch of a page that was handed back faults
 /// into the host. Reading into memory freed a moment earlier skips that: 9.8 GB took about 5 s instead of 24–26 s.
-/// So a reader evicts a retired piece right before it reads a piece of the same size
-/// (``admit(_:offset:count:)``), and the page
-/// allocator hands the just-freed pages to the new data. Pages are cut at 2 MiB boundaries so a huge folio is
-/// dropped whole.
+/// So a reader evicts a retired piece right before it reads a piece of the same size (``admit(_:offset:count:)``),
+/// and the page allocator hands the just-freed pages to the new data. Pages are cut at 2 MiB boundaries so a huge
+/// folio is dropped whole.
 ///
 /// With a budget, the reader also waits while the bytes it has read and not yet seen evicted would exceed it: the
 /// next layer is then read into the pages of this one as they are retired (routed expert by routed expert), instead
